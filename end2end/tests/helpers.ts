@@ -1,0 +1,42 @@
+import { expect, Page, APIRequestContext } from "@playwright/test";
+
+export const DEMO_PASSWORD = "demo12345";
+
+/** Opens a page and waits until the browser app has hydrated it. */
+export async function open(page: Page, path: string) {
+  await page.goto(path);
+  await hydrated(page);
+}
+
+export async function hydrated(page: Page) {
+  await page.locator("body[data-hydrated]").waitFor({ state: "attached" });
+}
+
+/** Signs a demo staff member in through the real form. */
+export async function signInStaff(page: Page, email: string, password = DEMO_PASSWORD) {
+  await open(page, "/staff/login");
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Пароль").fill(password);
+  await page.getByRole("button", { name: "Войти" }).click();
+}
+
+/** The newest one-time code sent to a phone, read from the demo page /dev/sms. */
+export async function latestCode(request: APIRequestContext, phone: string): Promise<string> {
+  const html = await (await request.get("/dev/sms")).text();
+  const rows = html.split("<tr>").filter((r) => r.includes(`>${phone}<`));
+  expect(rows.length, `an SMS to ${phone}`).toBeGreaterThan(0);
+  const code = rows[0].match(/Код для входа: (\d{6})/);
+  expect(code).not.toBeNull();
+  return code![1];
+}
+
+/** Signs a demo resident in with a code from /dev/sms. */
+export async function signInResident(page: Page, phone: string) {
+  await open(page, "/login");
+  await page.getByLabel("Номер телефона").fill(phone);
+  await page.getByRole("button", { name: "Получить код" }).click();
+  await expect(page.getByText("Код отправлен на")).toBeVisible();
+  const code = await latestCode(page.request, phone);
+  await page.getByLabel("Код из СМС").fill(code);
+  await page.getByRole("button", { name: "Войти" }).click();
+}

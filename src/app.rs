@@ -1,0 +1,77 @@
+//! The application shell and routes: staff CRM under `/staff`, the resident app at `/`.
+
+use crate::auth::components::{ResidentSignInPage, StaffSignInPage};
+use crate::auth::permissions::Action;
+use crate::catalog::components::CatalogPage;
+use crate::orders::components::{OrdersAllPage, OrdersMinePage, RequestsPage};
+use crate::residents::components::ResidentProfilePage;
+use crate::ui::resident_shell::ResidentShell;
+use crate::ui::staff_shell::{use_staff, SectionPlaceholder, StaffProfilePage, StaffShell};
+use crate::ui::NotFound;
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::path;
+
+/// The HTML document around the app (server side).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="ru">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover"/>
+                <meta name="theme-color" content="#1f6feb"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Marks the page as interactive once the browser has hydrated it (tests wait for it).
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Stylesheet id="leptos" href="/pkg/suz.css"/>
+        <Title text="СУЗ — платные услуги"/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=ResidentSignInPage/>
+                <Route path=path!("/staff/login") view=StaffSignInPage/>
+                <ParentRoute path=path!("/staff") view=StaffShell>
+                    <Route path=path!("") view=StaffHome/>
+                    <Route path=path!("orders") view=OrdersAllPage/>
+                    <Route path=path!("orders/mine") view=OrdersMinePage/>
+                    <Route path=path!("finance") view=|| view! { <SectionPlaceholder title="Взаиморасчеты" action=Action::Finance/> }/>
+                    <Route path=path!("admin") view=|| view! { <SectionPlaceholder title="Администрирование" action=Action::Administer/> }/>
+                    <Route path=path!("profile") view=StaffProfilePage/>
+                </ParentRoute>
+                <ParentRoute path=path!("") view=ResidentShell>
+                    <Route path=path!("") view=CatalogPage/>
+                    <Route path=path!("requests") view=RequestsPage/>
+                    <Route path=path!("profile") view=ResidentProfilePage/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// `/staff` opens the first section the role allows.
+#[component]
+fn StaffHome() -> impl IntoView {
+    let home = use_staff()
+        .map(|s| s.permissions.home_path())
+        .unwrap_or("/staff/profile");
+    view! { <Redirect path=home/> }
+}

@@ -1,0 +1,286 @@
+//! Sign-in use cases: staff password, resident one-time code, sessions.
+
+use super::model::{parse_code, Email, Phone, ResidentUser, StaffUser};
+use super::rate_limit::{self, Limit};
+use super::repo;
+use super::sms::SmsSender;
+use crate::error::{AppError, AppResult};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
+use std::sync::OnceLock;
+
+pub const STAFF_SESSION_SECS: i64 = 12 * 3600;
+pub const RESIDENT_SESSION_SECS: i64 = 90 * 86_400;
+pub const CODE_TTL_SECS: i64 = 5 * 60;
+pub const CODE_MAX_ATTEMPTS: i64 = 5;
+pub const CODE_RESEND_SECS: i64 = 60;
+
+/// Hashes a password with argon2id on a blocking thread.
+pub async fn hash_password(password: String) -> AppResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(AppError::internal)
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
+/// Checks a password against a stored hash on a blocking thread.
+async fn verify_password(password: String, hash: String) -> AppResult<bool> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(AppError::internal)?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
+/// A hash to verify against when the e-mail is unknown, so both cases take the same time.
+fn dummy_hash() -> String {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY
+        .get_or_init(|| {
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(b"not a password", &salt)
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+pub fn sha256_hex(data: &str) -> String {
+    hex::encode(Sha256::digest(data.as_bytes()))
+}
+
+fn new_token() -> String {
+    let bytes: [u8; 32] = rand::rngs::OsRng.gen();
+    hex::encode(bytes)
+}
+
+/// A new session for a staff member or a resident; returns the token for the cookie.
+pub async fn open_session(
+    pool: &SqlitePool,
+    staff_id: Option<i64>,
+    resident_id: Option<i64>,
+    now: i64,
+) -> AppResult<String> {
+    let token = new_token();
+    let ttl = if staff_id.is_some() {
+        STAFF_SESSION_SECS
+    } else {
+        RESIDENT_SESSION_SECS
+    };
+    repo::insert_session(
+        pool,
+        &sha256_hex(&token),
+        (staff_id, resident_id),
+        now,
+        now + ttl,
+    )
+    .await?;
+    Ok(token)
+}
+
+async fn check_limits(pool: &SqlitePool, keys: &[(&str, Limit)], now: i64) -> AppResult<()> {
+    for (key, limit) in keys {
+        rate_limit::check(pool, key, *limit, now).await?;
+    }
+    Ok(())
+}
+
+async fn record_all(pool: &SqlitePool, keys: &[(&str, Limit)], now: i64) -> AppResult<()> {
+    for (key, _) in keys {
+        rate_limit::record(pool, key, now).await?;
+    }
+    Ok(())
+}
+
+/// Staff sign-in by e-mail and password. Returns the staff member and a new session token.
+pub async fn staff_sign_in(
+    pool: &SqlitePool,
+    email: &str,
+    password: &str,
+    ip: &str,
+    now: i64,
+) -> AppResult<(StaffUser, String)> {
+    let email = Email::parse(email).map_err(AppError::Validation)?;
+    if password.is_empty() {
+        return Err(AppError::validation("Введите пароль"));
+    }
+    let account_key = format!("password:account:{}", email.as_str());
+    let ip_key = format!("password:ip:{ip}");
+    let keys = [
+        (account_key.as_str(), rate_limit::PASSWORD_PER_ACCOUNT),
+        (ip_key.as_str(), rate_limit::PASSWORD_PER_IP),
+    ];
+    check_limits(pool, &keys, now).await?;
+
+    let creds = repo::staff_credentials(pool, email.as_str()).await?;
+    let hash = creds
+        .as_ref()
+        .map(|c| c.password_hash.clone())
+        .unwrap_or_else(dummy_hash);
+    let password_ok = verify_password(password.to_owned(), hash).await?;
+    let creds = match creds {
+        Some(c) if password_ok => c,
+        _ => {
+            record_all(pool, &keys, now).await?;
+            return Err(AppError::validation("Неверный e-mail или пароль"));
+        }
+    };
+    if !creds.active {
+        return Err(AppError::rule(
+            "Учётная запись отключена. Обратитесь к администратору",
+        ));
+    }
+    rate_limit::clear(pool, &account_key).await?;
+    let staff = repo::staff_by_id(pool, creds.staff_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let token = open_session(pool, Some(staff.staff_id), None, now).await?;
+    tracing::info!(staff_id = staff.staff_id, "staff signed in");
+    Ok((staff, token))
+}
+
+/// Where a code was sent and when another may be asked for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CodeSent {
+    pub phone: String,
+    pub resend_after_secs: i64,
+}
+
+fn code_hash(phone: &Phone, code: &str) -> String {
+    sha256_hex(&format!("{}:{code}", phone.as_str()))
+}
+
+/// Sends a one-time code to a resident's phone.
+pub async fn request_code(
+    pool: &SqlitePool,
+    sms: &dyn SmsSender,
+    phone: &str,
+    ip: &str,
+    now: i64,
+) -> AppResult<CodeSent> {
+    let phone = Phone::parse(phone).map_err(AppError::Validation)?;
+    let phone_key = format!("code-request:phone:{}", phone.as_str());
+    let ip_key = format!("code-request:ip:{ip}");
+    let keys = [
+        (phone_key.as_str(), rate_limit::CODE_REQUEST_PER_PHONE),
+        (ip_key.as_str(), rate_limit::CODE_REQUEST_PER_IP),
+    ];
+    check_limits(pool, &keys, now).await?;
+    match repo::active_resident_by_phone(pool, phone.as_str()).await? {
+        None => {
+            record_all(pool, &keys, now).await?;
+            return Err(AppError::validation(
+                "Этот номер не зарегистрирован. Обратитесь в управляющую компанию",
+            ));
+        }
+        Some((_, true)) => {
+            return Err(AppError::rule(
+                "Доступ заблокирован. Обратитесь в управляющую компанию",
+            ))
+        }
+        Some((_, false)) => {}
+    }
+    if let Some(last) = repo::latest_code(pool, phone.as_str()).await? {
+        let wait = last.created_at + CODE_RESEND_SECS - now;
+        if wait > 0 {
+            return Err(AppError::RateLimited(format!(
+                "Новый код можно запросить через {wait} с"
+            )));
+        }
+    }
+    let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
+    repo::insert_code(
+        pool,
+        phone.as_str(),
+        &code_hash(&phone, &code),
+        now,
+        now + CODE_TTL_SECS,
+    )
+    .await?;
+    record_all(pool, &keys, now).await?;
+    sms.send(
+        phone.as_str(),
+        &format!("Код для входа: {code}. Никому не сообщайте его."),
+    )
+    .await?;
+    Ok(CodeSent {
+        phone: phone.pretty(),
+        resend_after_secs: CODE_RESEND_SECS,
+    })
+}
+
+/// Resident sign-in with the code from the text message.
+pub async fn verify_code(
+    pool: &SqlitePool,
+    phone: &str,
+    code: &str,
+    ip: &str,
+    now: i64,
+) -> AppResult<(ResidentUser, String)> {
+    let phone = Phone::parse(phone).map_err(AppError::Validation)?;
+    let code = parse_code(code).map_err(AppError::Validation)?;
+    let phone_key = format!("code-check:phone:{}", phone.as_str());
+    let ip_key = format!("code-check:ip:{ip}");
+    let keys = [
+        (phone_key.as_str(), rate_limit::CODE_CHECK_PER_PHONE),
+        (ip_key.as_str(), rate_limit::CODE_CHECK_PER_IP),
+    ];
+    check_limits(pool, &keys, now).await?;
+    let Some(stored) = repo::latest_code(pool, phone.as_str()).await? else {
+        return Err(AppError::validation("Сначала запросите код"));
+    };
+    if stored.expires_at <= now {
+        return Err(AppError::validation(
+            "Срок действия кода истёк. Запросите новый код",
+        ));
+    }
+    if stored.attempts >= CODE_MAX_ATTEMPTS {
+        return Err(AppError::validation(
+            "Слишком много неверных попыток. Запросите новый код",
+        ));
+    }
+    if stored.code_hash != code_hash(&phone, &code) {
+        repo::count_code_attempt(pool, stored.login_code_id).await?;
+        record_all(pool, &keys, now).await?;
+        return Err(AppError::validation("Неверный код"));
+    }
+    if !repo::use_code(pool, stored.login_code_id, now).await? {
+        return Err(AppError::validation(
+            "Код уже использован. Запросите новый код",
+        ));
+    }
+    let (resident_id, blocked) = repo::active_resident_by_phone(pool, phone.as_str())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if blocked {
+        return Err(AppError::rule(
+            "Доступ заблокирован. Обратитесь в управляющую компанию",
+        ));
+    }
+    rate_limit::clear(pool, &phone_key).await?;
+    let resident = repo::resident_by_id(pool, resident_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let token = open_session(pool, None, Some(resident_id), now).await?;
+    tracing::info!(resident_id, "resident signed in");
+    Ok((resident, token))
+}
+
+/// Ends a session.
+pub async fn sign_out(pool: &SqlitePool, token: &str) -> AppResult<()> {
+    repo::delete_session(pool, &sha256_hex(token)).await
+}

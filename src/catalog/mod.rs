@@ -1,0 +1,7 @@
+//! The service catalog «Сервис»: categories, services and their order forms.
+
+pub mod api;
+pub mod components;
+pub mod form;
+#[cfg(feature = "ssr")]
+pub mod repo;

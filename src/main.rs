@@ -1,0 +1,9 @@
+//! The server binary: configuration, database, demo data, HTTP.
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = suz::server::run().await {
+        eprintln!("suz: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,27 @@
+//! The database pool: SQLite in WAL mode with foreign keys on and a busy timeout;
+//! migrations run at start.
+
+use crate::error::AppError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub async fn connect(url: &str) -> Result<SqlitePool, AppError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(AppError::internal)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+        .pragma("temp_store", "memory")
+        .pragma("cache_size", "-32000");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .min_connections(1)
+        .connect_with(options)
+        .await?;
+    sqlx::migrate!("./migrations").run(&pool).await?;
+    Ok(pool)
+}

@@ -1,0 +1,202 @@
+//! The server: start-up, the router, background jobs and graceful shutdown.
+
+pub mod config;
+pub mod db;
+pub mod state;
+
+use crate::app::{shell, App};
+use crate::auth::sms::{DemoSmsSender, LogSmsSender, SmsSender};
+use axum::extract::State;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use config::Config;
+use leptos::config::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use state::AppState;
+use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+/// Leptos options for the built site (no cargo-leptos needed at run time).
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("suz")
+        .site_root(config.site_root.clone())
+        .site_pkg_dir("pkg")
+        .site_addr(config.listen)
+        .build()
+}
+
+/// Builds the state: database (migrated), text-message sender, demo data when asked.
+pub async fn build_state(config: Config) -> Result<AppState, String> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("data dir {}: {e}", config.data_dir.display()))?;
+    let pool = db::connect(&config.database_url)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let sms: Arc<dyn SmsSender> = if config.demo {
+        Arc::new(DemoSmsSender { pool: pool.clone() })
+    } else {
+        Arc::new(LogSmsSender)
+    };
+    if config.demo {
+        crate::demo::seed(&pool)
+            .await
+            .map_err(|e| format!("demo data: {e}"))?;
+    }
+    Ok(AppState {
+        leptos_options: leptos_options(&config),
+        config: Arc::new(config),
+        pool,
+        sms,
+    })
+}
+
+/// The whole HTTP application for a state (also used by the HTTP tests).
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let mut app = Router::new()
+        .route("/healthz", get(healthz))
+        .leptos_routes_with_context(&state, routes, || {}, {
+            let options = state.leptos_options.clone();
+            move || shell(options.clone())
+        });
+    if state.config.demo {
+        app = app.route("/dev/sms", get(dev_sms));
+    }
+    let pkg_dir = format!("{}/pkg", state.config.site_root);
+    app.nest_service("/pkg", ServeDir::new(pkg_dir).precompressed_br().precompressed_gzip())
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::session::session_middleware))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match sqlx::query("select 1").execute(&state.pool).await {
+        Ok(_) => (http::StatusCode::OK, "ok"),
+        Err(_) => (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable",
+        ),
+    }
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Demo mode only: the text messages that would have been sent.
+async fn dev_sms(State(state): State<AppState>) -> impl IntoResponse {
+    let messages = crate::auth::sms::recent_demo_messages(&state.pool)
+        .await
+        .unwrap_or_default();
+    let rows: String = messages
+        .iter()
+        .map(|(phone, body, at)| {
+            format!(
+                "<tr><td>{}</td><td class=\"phone\">{}</td><td class=\"body\">{}</td></tr>",
+                crate::time::format_datetime(*at, state.config.utc_offset_minutes),
+                escape_html(phone),
+                escape_html(body)
+            )
+        })
+        .collect();
+    Html(format!(
+        "<!DOCTYPE html><html lang=\"ru\"><head><meta charset=\"utf-8\"><title>СМС (демо)</title>\
+         <meta http-equiv=\"refresh\" content=\"5\"></head><body style=\"font-family:sans-serif\">\
+         <h1>Отправленные СМС (демо-режим)</h1><table border=\"1\" cellpadding=\"6\">\
+         <tr><th>Время</th><th>Телефон</th><th>Текст</th></tr>{rows}</table></body></html>"
+    ))
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if std::env::var("SUZ_LOG_JSON").is_ok_and(|v| v == "1") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Periodic housekeeping: expired sessions and old sign-in attempts.
+fn spawn_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let now = crate::time::now();
+            if let Err(e) = crate::auth::repo::delete_expired_sessions(&state.pool, now).await {
+                tracing::warn!(error = %e, "session cleanup failed");
+            }
+            if let Err(e) = crate::auth::rate_limit::prune(&state.pool, now).await {
+                tracing::warn!(error = %e, "attempt cleanup failed");
+            }
+        }
+    });
+}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub async fn run() -> Result<(), String> {
+    init_tracing();
+    let config = Config::from_env()?;
+    let listen = config.listen;
+    let state = build_state(config).await?;
+    spawn_housekeeping(state.clone());
+    let pool = state.pool.clone();
+    let app = router(state);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("listen {listen}: {e}"))?;
+    tracing::info!("listening on http://{listen}");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server: {e}"))?;
+    pool.close().await;
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! The one application state, reached from handlers and server functions.
+
+use super::config::Config;
+use crate::auth::sms::SmsSender;
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use sqlx::SqlitePool;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: SqlitePool,
+    pub config: Arc<Config>,
+    pub leptos_options: LeptosOptions,
+    pub sms: Arc<dyn SmsSender>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// The state inside a server function or a server-rendered component.
+pub fn app_state() -> Result<AppState, crate::error::AppError> {
+    leptos::prelude::use_context::<AppState>()
+        .ok_or_else(|| crate::error::AppError::internal("AppState missing from the Leptos context"))
+}
