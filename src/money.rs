@@ -99,7 +99,7 @@ impl Money {
         let mut parts = body.splitn(2, [',', '.']);
         let whole = parts.next().unwrap_or("");
         let frac = parts.next();
-        if whole.is_empty() && frac.is_none() {
+        if whole.is_empty() && frac.is_none_or(str::is_empty) {
             return Err(MoneyError::Invalid);
         }
         if !whole.chars().all(|c| c.is_ascii_digit())
@@ -133,7 +133,7 @@ impl Money {
         let digits = rubles.to_string();
         let mut grouped = String::with_capacity(digits.len() + digits.len() / 3 * 3);
         for (i, ch) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 grouped.push('\u{202f}');
             }
             grouped.push(ch);
@@ -164,7 +164,7 @@ mod tests {
         );
         assert_eq!(Money::from_kopecks(5).to_string(), "0,05\u{a0}₽");
         assert_eq!(
-            Money::from_kopecks(150_000_00).format_number(),
+            Money::from_kopecks(15_000_000).format_number(),
             "150\u{202f}000,00"
         );
         assert_eq!(Money::from_kopecks(-1999).format_number(), "-19,99");

@@ -1,0 +1,138 @@
+//! A real application on a fresh, migrated, demo-seeded SQLite file per test.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::Router;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use suz::server::config::Config;
+use suz::server::state::AppState;
+use tower::ServiceExt;
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    _dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok())
+    }
+
+    /// The session token this response sets, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("suz_session=") && !c.starts_with("suz_session=;"))
+            .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+    }
+}
+
+pub async fn spawn() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = suz::server::build_state(Config::for_tests(dir.path()))
+        .await
+        .expect("state");
+    let router = suz::server::router(state.clone());
+    TestApp { state, router, _dir: dir }
+}
+
+impl TestApp {
+    pub fn pool(&self) -> &sqlx::SqlitePool {
+        &self.state.pool
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        let res = self.router.clone().oneshot(req).await.expect("response");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let mut req = Request::get(path);
+        if let Some(c) = cookie {
+            req = req.header(http::header::COOKIE, c);
+        }
+        self.send(req.body(Body::empty()).expect("request")).await
+    }
+
+    /// Calls a server function the way the browser app does (form-encoded POST).
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)], cookie: Option<&str>) -> Reply {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut req = Request::post(format!("/api/{endpoint}"))
+            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(c) = cookie {
+            req = req.header(http::header::COOKIE, c);
+        }
+        self.send(req.body(Body::from(body)).expect("request")).await
+    }
+
+    /// Signs a demo staff member in over HTTP and returns the `Cookie` header value.
+    pub async fn staff_cookie(&self, email: &str) -> String {
+        let reply = self
+            .call("staff_sign_in", &[("email", email), ("password", suz::demo::DEMO_PASSWORD)], None)
+            .await;
+        reply.session_cookie().unwrap_or_else(|| panic!("sign-in of {email} failed: {}", reply.body))
+    }
+
+    /// Signs a demo resident in with a code read from the demo SMS table.
+    pub async fn resident_cookie(&self, phone: &str) -> String {
+        let reply = self.call("resident_request_code", &[("phone", phone)], None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let code = self.last_code(phone).await;
+        let reply = self.call("resident_sign_in", &[("phone", phone), ("code", &code)], None).await;
+        reply.session_cookie().unwrap_or_else(|| panic!("sign-in of {phone} failed: {}", reply.body))
+    }
+
+    pub async fn last_code(&self, phone: &str) -> String {
+        let body: String = sqlx::query_scalar("select body from dev_sms where phone = ? order by dev_sms_id desc limit 1")
+            .bind(phone)
+            .fetch_one(self.pool())
+            .await
+            .expect("an sms");
+        body.chars().filter(|c| c.is_ascii_digit()).take(6).collect()
+    }
+
+    pub async fn staff_id(&self, email: &str) -> i64 {
+        sqlx::query_scalar("select staff_id from staff where email = ?")
+            .bind(email)
+            .fetch_one(self.pool())
+            .await
+            .expect("staff")
+    }
+
+    pub async fn resident_id(&self, phone: &str) -> i64 {
+        sqlx::query_scalar("select resident_id from residents where phone = ?")
+            .bind(phone)
+            .fetch_one(self.pool())
+            .await
+            .expect("resident")
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
