@@ -3,6 +3,7 @@
 use crate::auth::components::{ResidentSignInPage, StaffSignInPage};
 use crate::auth::permissions::Action;
 use crate::catalog::components::CatalogPage;
+use crate::orders::card::OrderCardPage;
 use crate::orders::components::{OrdersAllPage, OrdersMinePage, RequestsPage};
 use crate::residents::components::ResidentProfilePage;
 use crate::ui::resident_shell::ResidentShell;
@@ -53,6 +54,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=StaffHome/>
                     <Route path=path!("orders") view=OrdersAllPage/>
                     <Route path=path!("orders/mine") view=OrdersMinePage/>
+                    <Route path=path!("orders/:id") view=OrderCardPage/>
                     <Route path=path!("finance") view=|| view! { <SectionPlaceholder title="Взаиморасчеты" action=Action::Finance/> }/>
                     <Route path=path!("admin") view=|| view! { <SectionPlaceholder title="Администрирование" action=Action::Administer/> }/>
                     <Route path=path!("profile") view=StaffProfilePage/>

@@ -514,6 +514,7 @@ pub async fn seed(pool: &SqlitePool) -> AppResult<()> {
         .bind(updated)
         .fetch_one(&mut *tx)
         .await?;
+        crate::orders::repo::index_order(&mut tx, order_id).await?;
         sqlx::query(
             "insert into order_history (order_id, at, resident_id, kind, to_status, to_assignee_id, visible_to_resident) \
              values (?, ?, ?, 'created', 'waiting', ?, 1)",

@@ -10,6 +10,7 @@ pub mod error;
 pub mod money;
 pub mod orders;
 pub mod residents;
+pub mod search;
 pub mod time;
 pub mod ui;
 

@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() {
-    if let Err(e) = suz::server::run().await {
+    if let Err(e) = suz::server::main_entry().await {
         eprintln!("suz: {e}");
         std::process::exit(1);
     }

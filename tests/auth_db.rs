@@ -13,12 +13,20 @@ const NOW: i64 = 1_800_000_000;
 #[tokio::test]
 async fn staff_password_sign_in_opens_a_session_with_the_role() {
     let app = common::spawn().await;
-    let (staff, token) = service::staff_sign_in(app.pool(), " Master@Demo.ru ", DEMO_PASSWORD, "1.1.1.1", NOW)
-        .await
-        .expect("signed in");
+    let (staff, token) = service::staff_sign_in(
+        app.pool(),
+        " Master@Demo.ru ",
+        DEMO_PASSWORD,
+        "1.1.1.1",
+        NOW,
+    )
+    .await
+    .expect("signed in");
     assert_eq!(staff.email, "master@demo.ru");
     assert_eq!(staff.permissions.orders, OrdersScope::Assigned);
-    let viewer = repo::session_viewer(app.pool(), &service::sha256_hex(&token), NOW + 1).await.unwrap();
+    let viewer = repo::session_viewer(app.pool(), &service::sha256_hex(&token), NOW + 1)
+        .await
+        .unwrap();
     assert!(matches!(viewer, Some(Viewer::Staff(s)) if s.staff_id == staff.staff_id));
     // The token itself is never stored.
     let stored: i64 = sqlx::query_scalar("select count(*) from sessions where token_hash = ?")
@@ -33,9 +41,16 @@ async fn staff_password_sign_in_opens_a_session_with_the_role() {
 async fn wrong_password_and_unknown_email_get_the_same_answer() {
     let app = common::spawn().await;
     let wrong = service::staff_sign_in(app.pool(), "admin@demo.ru", "nope", "1.1.1.1", NOW).await;
-    let unknown = service::staff_sign_in(app.pool(), "nobody@demo.ru", "nope", "1.1.1.1", NOW).await;
-    assert_eq!(wrong.unwrap_err(), AppError::validation("Неверный e-mail или пароль"));
-    assert_eq!(unknown.unwrap_err(), AppError::validation("Неверный e-mail или пароль"));
+    let unknown =
+        service::staff_sign_in(app.pool(), "nobody@demo.ru", "nope", "1.1.1.1", NOW).await;
+    assert_eq!(
+        wrong.unwrap_err(),
+        AppError::validation("Неверный e-mail или пароль")
+    );
+    assert_eq!(
+        unknown.unwrap_err(),
+        AppError::validation("Неверный e-mail или пароль")
+    );
     let bad_email = service::staff_sign_in(app.pool(), "admin", "x", "1.1.1.1", NOW).await;
     assert!(matches!(bad_email, Err(AppError::Validation(m)) if m.contains("e-mail")));
 }
@@ -44,64 +59,151 @@ async fn wrong_password_and_unknown_email_get_the_same_answer() {
 async fn password_attempts_are_limited_per_account() {
     let app = common::spawn().await;
     for i in 0..5 {
-        let r = service::staff_sign_in(app.pool(), "admin@demo.ru", "nope", &format!("10.0.0.{i}"), NOW + i).await;
+        let r = service::staff_sign_in(
+            app.pool(),
+            "admin@demo.ru",
+            "nope",
+            &format!("10.0.0.{i}"),
+            NOW + i,
+        )
+        .await;
         assert!(matches!(r, Err(AppError::Validation(_))));
     }
     // Even the right password is refused now, from any address.
-    let r = service::staff_sign_in(app.pool(), "admin@demo.ru", DEMO_PASSWORD, "10.9.9.9", NOW + 10).await;
+    let r = service::staff_sign_in(
+        app.pool(),
+        "admin@demo.ru",
+        DEMO_PASSWORD,
+        "10.9.9.9",
+        NOW + 10,
+    )
+    .await;
     assert!(matches!(r, Err(AppError::RateLimited(m)) if m.contains("Слишком много попыток")));
     // Another account is not affected.
-    assert!(service::staff_sign_in(app.pool(), "viewer@demo.ru", DEMO_PASSWORD, "10.9.9.9", NOW + 10).await.is_ok());
+    assert!(service::staff_sign_in(
+        app.pool(),
+        "viewer@demo.ru",
+        DEMO_PASSWORD,
+        "10.9.9.9",
+        NOW + 10
+    )
+    .await
+    .is_ok());
     // After the window the account may try again.
     let later = NOW + rate_limit::PASSWORD_PER_ACCOUNT.window_secs + 10;
-    assert!(service::staff_sign_in(app.pool(), "admin@demo.ru", DEMO_PASSWORD, "10.9.9.9", later).await.is_ok());
+    assert!(service::staff_sign_in(
+        app.pool(),
+        "admin@demo.ru",
+        DEMO_PASSWORD,
+        "10.9.9.9",
+        later
+    )
+    .await
+    .is_ok());
 }
 
 #[tokio::test]
 async fn password_attempts_are_limited_per_address() {
     let app = common::spawn().await;
     for i in 0..rate_limit::PASSWORD_PER_IP.max {
-        let _ = service::staff_sign_in(app.pool(), &format!("guess{i}@demo.ru"), "nope", "6.6.6.6", NOW).await;
+        let _ = service::staff_sign_in(
+            app.pool(),
+            &format!("guess{i}@demo.ru"),
+            "nope",
+            "6.6.6.6",
+            NOW,
+        )
+        .await;
     }
-    let r = service::staff_sign_in(app.pool(), "viewer@demo.ru", DEMO_PASSWORD, "6.6.6.6", NOW).await;
+    let r =
+        service::staff_sign_in(app.pool(), "viewer@demo.ru", DEMO_PASSWORD, "6.6.6.6", NOW).await;
     assert!(matches!(r, Err(AppError::RateLimited(_))));
-    assert!(service::staff_sign_in(app.pool(), "viewer@demo.ru", DEMO_PASSWORD, "7.7.7.7", NOW).await.is_ok());
+    assert!(
+        service::staff_sign_in(app.pool(), "viewer@demo.ru", DEMO_PASSWORD, "7.7.7.7", NOW)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
 async fn deactivated_staff_cannot_sign_in_and_lose_their_sessions() {
     let app = common::spawn().await;
-    let (_, token) = service::staff_sign_in(app.pool(), "viewer@demo.ru", DEMO_PASSWORD, "1.1.1.1", NOW).await.unwrap();
-    sqlx::query("update staff set active = 0 where email = 'viewer@demo.ru'").execute(app.pool()).await.unwrap();
-    let r = service::staff_sign_in(app.pool(), "viewer@demo.ru", DEMO_PASSWORD, "1.1.1.1", NOW).await;
+    let (_, token) =
+        service::staff_sign_in(app.pool(), "viewer@demo.ru", DEMO_PASSWORD, "1.1.1.1", NOW)
+            .await
+            .unwrap();
+    sqlx::query("update staff set active = 0 where email = 'viewer@demo.ru'")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let r =
+        service::staff_sign_in(app.pool(), "viewer@demo.ru", DEMO_PASSWORD, "1.1.1.1", NOW).await;
     assert!(matches!(r, Err(AppError::Rule(m)) if m.contains("отключена")));
-    assert_eq!(repo::session_viewer(app.pool(), &service::sha256_hex(&token), NOW).await.unwrap(), None);
+    assert_eq!(
+        repo::session_viewer(app.pool(), &service::sha256_hex(&token), NOW)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
 async fn sessions_expire() {
     let app = common::spawn().await;
-    let (_, token) = service::staff_sign_in(app.pool(), "viewer@demo.ru", DEMO_PASSWORD, "1.1.1.1", NOW).await.unwrap();
+    let (_, token) =
+        service::staff_sign_in(app.pool(), "viewer@demo.ru", DEMO_PASSWORD, "1.1.1.1", NOW)
+            .await
+            .unwrap();
     let hash = service::sha256_hex(&token);
-    assert!(repo::session_viewer(app.pool(), &hash, NOW + service::STAFF_SESSION_SECS - 1).await.unwrap().is_some());
-    assert!(repo::session_viewer(app.pool(), &hash, NOW + service::STAFF_SESSION_SECS).await.unwrap().is_none());
-    assert_eq!(repo::delete_expired_sessions(app.pool(), NOW + service::STAFF_SESSION_SECS).await.unwrap(), 1);
+    assert!(
+        repo::session_viewer(app.pool(), &hash, NOW + service::STAFF_SESSION_SECS - 1)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        repo::session_viewer(app.pool(), &hash, NOW + service::STAFF_SESSION_SECS)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        repo::delete_expired_sessions(app.pool(), NOW + service::STAFF_SESSION_SECS)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn one_time_code_signs_a_resident_in_once() {
     let app = common::spawn().await;
-    let sent = service::request_code(app.pool(), app.state.sms.as_ref(), "8 (900) 000-00-05", "1.1.1.1", NOW).await.unwrap();
+    let sent = service::request_code(
+        app.pool(),
+        app.state.sms.as_ref(),
+        "8 (900) 000-00-05",
+        "1.1.1.1",
+        NOW,
+    )
+    .await
+    .unwrap();
     assert_eq!(sent.phone, "+7 900 000-00-05");
     let code = app.last_code("+79000000005").await;
     let wrong = if code == "111111" { "222222" } else { "111111" };
     assert_eq!(
-        service::verify_code(app.pool(), "+79000000005", wrong, "1.1.1.1", NOW + 5).await.unwrap_err(),
+        service::verify_code(app.pool(), "+79000000005", wrong, "1.1.1.1", NOW + 5)
+            .await
+            .unwrap_err(),
         AppError::validation("Неверный код")
     );
-    let (resident, token) = service::verify_code(app.pool(), "+79000000005", &code, "1.1.1.1", NOW + 6).await.unwrap();
+    let (resident, token) =
+        service::verify_code(app.pool(), "+79000000005", &code, "1.1.1.1", NOW + 6)
+            .await
+            .unwrap();
     assert_eq!(resident.full_name, "Смирнов Олег Николаевич");
-    let viewer = repo::session_viewer(app.pool(), &service::sha256_hex(&token), NOW + 7).await.unwrap();
+    let viewer = repo::session_viewer(app.pool(), &service::sha256_hex(&token), NOW + 7)
+        .await
+        .unwrap();
     assert!(matches!(viewer, Some(Viewer::Resident(r)) if r.resident_id == resident.resident_id));
     // Single use.
     let again = service::verify_code(app.pool(), "+79000000005", &code, "1.1.1.1", NOW + 8).await;
@@ -112,18 +214,37 @@ async fn one_time_code_signs_a_resident_in_once() {
 async fn codes_expire_and_burn_after_too_many_attempts() {
     let app = common::spawn().await;
     let sms = app.state.sms.clone();
-    service::request_code(app.pool(), sms.as_ref(), "+79000000006", "1.1.1.1", NOW).await.unwrap();
+    service::request_code(app.pool(), sms.as_ref(), "+79000000006", "1.1.1.1", NOW)
+        .await
+        .unwrap();
     let code = app.last_code("+79000000006").await;
-    let expired = service::verify_code(app.pool(), "+79000000006", &code, "1.1.1.1", NOW + service::CODE_TTL_SECS).await;
+    let expired = service::verify_code(
+        app.pool(),
+        "+79000000006",
+        &code,
+        "1.1.1.1",
+        NOW + service::CODE_TTL_SECS,
+    )
+    .await;
     assert!(matches!(expired, Err(AppError::Validation(m)) if m.contains("истёк")));
 
-    service::request_code(app.pool(), sms.as_ref(), "+79000000006", "1.1.1.1", NOW + 1000).await.unwrap();
+    service::request_code(
+        app.pool(),
+        sms.as_ref(),
+        "+79000000006",
+        "1.1.1.1",
+        NOW + 1000,
+    )
+    .await
+    .unwrap();
     let code = app.last_code("+79000000006").await;
     let wrong = if code == "111111" { "222222" } else { "111111" };
     for i in 0..service::CODE_MAX_ATTEMPTS {
-        let _ = service::verify_code(app.pool(), "+79000000006", wrong, "1.1.1.1", NOW + 1001 + i).await;
+        let _ = service::verify_code(app.pool(), "+79000000006", wrong, "1.1.1.1", NOW + 1001 + i)
+            .await;
     }
-    let burnt = service::verify_code(app.pool(), "+79000000006", &code, "1.1.1.1", NOW + 1010).await;
+    let burnt =
+        service::verify_code(app.pool(), "+79000000006", &code, "1.1.1.1", NOW + 1010).await;
     assert!(matches!(burnt, Err(AppError::Validation(m)) if m.contains("Запросите новый код")));
 }
 
@@ -131,13 +252,37 @@ async fn codes_expire_and_burn_after_too_many_attempts() {
 async fn code_requests_are_limited() {
     let app = common::spawn().await;
     let sms = app.state.sms.clone();
-    service::request_code(app.pool(), sms.as_ref(), "+79000000007", "1.1.1.1", NOW).await.unwrap();
-    let soon = service::request_code(app.pool(), sms.as_ref(), "+79000000007", "1.1.1.1", NOW + 10).await;
+    service::request_code(app.pool(), sms.as_ref(), "+79000000007", "1.1.1.1", NOW)
+        .await
+        .unwrap();
+    let soon = service::request_code(
+        app.pool(),
+        sms.as_ref(),
+        "+79000000007",
+        "1.1.1.1",
+        NOW + 10,
+    )
+    .await;
     assert!(matches!(soon, Err(AppError::RateLimited(m)) if m.contains("через 50 с")));
     for i in 1..rate_limit::CODE_REQUEST_PER_PHONE.max {
-        service::request_code(app.pool(), sms.as_ref(), "+79000000007", "1.1.1.1", NOW + i * 61).await.unwrap();
+        service::request_code(
+            app.pool(),
+            sms.as_ref(),
+            "+79000000007",
+            "1.1.1.1",
+            NOW + i * 61,
+        )
+        .await
+        .unwrap();
     }
-    let too_many = service::request_code(app.pool(), sms.as_ref(), "+79000000007", "1.1.1.1", NOW + 1000).await;
+    let too_many = service::request_code(
+        app.pool(),
+        sms.as_ref(),
+        "+79000000007",
+        "1.1.1.1",
+        NOW + 1000,
+    )
+    .await;
     assert!(matches!(too_many, Err(AppError::RateLimited(m)) if m.contains("мин.")));
     let sent: i64 = sqlx::query_scalar("select count(*) from dev_sms where phone = '+79000000007'")
         .fetch_one(app.pool())
@@ -150,12 +295,20 @@ async fn code_requests_are_limited() {
 async fn unknown_and_blocked_phones_get_no_code() {
     let app = common::spawn().await;
     let sms = app.state.sms.clone();
-    let unknown = service::request_code(app.pool(), sms.as_ref(), "+79991112233", "1.1.1.1", NOW).await;
+    let unknown =
+        service::request_code(app.pool(), sms.as_ref(), "+79991112233", "1.1.1.1", NOW).await;
     assert!(matches!(unknown, Err(AppError::Validation(m)) if m.contains("не зарегистрирован")));
-    sqlx::query("update residents set blocked = 1 where phone = '+79000000008'").execute(app.pool()).await.unwrap();
-    let blocked = service::request_code(app.pool(), sms.as_ref(), "+79000000008", "1.1.1.1", NOW).await;
+    sqlx::query("update residents set blocked = 1 where phone = '+79000000008'")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let blocked =
+        service::request_code(app.pool(), sms.as_ref(), "+79000000008", "1.1.1.1", NOW).await;
     assert!(matches!(blocked, Err(AppError::Rule(_))));
-    let sent: i64 = sqlx::query_scalar("select count(*) from dev_sms").fetch_one(app.pool()).await.unwrap();
+    let sent: i64 = sqlx::query_scalar("select count(*) from dev_sms")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
     assert_eq!(sent, 0);
 }
 
@@ -171,6 +324,9 @@ async fn demo_seed_is_idempotent_and_complete() {
     .await
     .unwrap();
     assert_eq!(counts, (3, 5, 6, 10, 10, 50));
-    let statuses: i64 = sqlx::query_scalar("select count(distinct status) from orders").fetch_one(app.pool()).await.unwrap();
+    let statuses: i64 = sqlx::query_scalar("select count(distinct status) from orders")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
     assert_eq!(statuses, 4);
 }

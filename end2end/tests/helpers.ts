@@ -18,6 +18,9 @@ export async function signInStaff(page: Page, email: string, password = DEMO_PAS
   await page.getByLabel("E-mail").fill(email);
   await page.getByLabel("Пароль").fill(password);
   await page.getByRole("button", { name: "Войти" }).click();
+  if (password === DEMO_PASSWORD) {
+    await expect(page).not.toHaveURL(/\/staff\/login/);
+  }
 }
 
 /** The newest one-time code sent to a phone, read from the demo page /dev/sms. */
@@ -39,4 +42,5 @@ export async function signInResident(page: Page, phone: string) {
   const code = await latestCode(page.request, phone);
   await page.getByLabel("Код из СМС").fill(code);
   await page.getByRole("button", { name: "Войти" }).click();
+  await expect(page).not.toHaveURL(/\/login/);
 }

@@ -1,74 +1,417 @@
-//! SQL for orders.
+//! SQL for orders: the keyset-paginated list driven by the full-text index, the card,
+//! history, comments and attachments.
 
-use super::api::{OrderRow, RequestRow};
+use super::filter::{Cursor, OrderFilter, PaymentFilter, SortKey};
+use super::model::{Attachment, Comment, FilterOptions, HistoryEntry, OrderRow, RefundMark};
 use super::status::OrderStatus;
 use crate::error::{AppError, AppResult};
 use crate::money::Money;
-use sqlx::SqlitePool;
+use crate::orders::api::RequestRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
-type OrderTuple = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    Option<String>,
-);
-
-fn status(s: &str) -> AppResult<OrderStatus> {
+pub fn status(s: &str) -> AppResult<OrderStatus> {
     OrderStatus::from_db(s).ok_or_else(|| AppError::internal(format!("unknown order status {s}")))
 }
 
-/// Newest non-draft orders, optionally only those assigned to one staff member.
-pub async fn latest_orders(
+/// What a list query asks for.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub filter: OrderFilter,
+    pub after: Option<Cursor>,
+    /// «Назначенные мне»: only this assignee's orders.
+    pub only_assignee: Option<i64>,
+    pub limit: i64,
+    pub utc_offset_minutes: i32,
+}
+
+fn sort_column(sort: SortKey, searching: bool) -> &'static str {
+    match sort {
+        SortKey::Number if searching => "f.rowid",
+        SortKey::Number => "o.order_id",
+        SortKey::Created => "o.created_at",
+        SortKey::Updated => "o.updated_at",
+        SortKey::Total => "o.total_kopecks",
+    }
+}
+
+/// Builds the list SQL. With a search the query is driven from the FTS table
+/// (`orders_fts CROSS JOIN orders`): the planner otherwise runs the match once per row.
+pub fn build_list_query(q: &ListQuery, select: &str) -> QueryBuilder<'static, Sqlite> {
+    let searching = crate::search::fts_query(&q.filter.q).is_some();
+    let col = sort_column(q.filter.sort, searching);
+    let id_col = if searching { "f.rowid" } else { "o.order_id" };
+    let mut b: QueryBuilder<'static, Sqlite> =
+        QueryBuilder::new(format!("select {select}, {col} as sort_value from "));
+    push_from_where(&mut b, q);
+    let (cmp, dir) = if q.filter.ascending {
+        (">", "asc")
+    } else {
+        ("<", "desc")
+    };
+    if let Some(c) = q.after {
+        if col == id_col {
+            b.push(format!(" and {id_col} {cmp} "))
+                .push_bind(c.order_id);
+        } else {
+            b.push(format!(" and ({col}, {id_col}) {cmp} ("))
+                .push_bind(c.value)
+                .push(", ")
+                .push_bind(c.order_id)
+                .push(")");
+        }
+    }
+    if col == id_col {
+        b.push(format!(" order by {id_col} {dir}"));
+    } else {
+        b.push(format!(" order by {col} {dir}, {id_col} {dir}"));
+    }
+    b.push(" limit ").push_bind(q.limit);
+    b
+}
+
+/// How many orders the filter matches (for export progress).
+pub fn build_count_query(q: &ListQuery) -> QueryBuilder<'static, Sqlite> {
+    let mut b: QueryBuilder<'static, Sqlite> = QueryBuilder::new("select count(*) from ");
+    push_from_where(&mut b, q);
+    b
+}
+
+fn push_from_where(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
+    let f = &q.filter;
+    match crate::search::fts_query(&f.q) {
+        Some(m) => {
+            b.push(
+                "orders_fts f cross join orders o on o.order_id = f.rowid where orders_fts match ",
+            );
+            b.push_bind(m);
+        }
+        None => {
+            b.push("orders o where 1 = 1");
+        }
+    }
+    b.push(" and o.is_draft = 0");
+    if let Some(a) = q.only_assignee {
+        b.push(" and o.assignee_id = ").push_bind(a);
+    }
+    if let Some(s) = f.status {
+        b.push(" and o.status = ").push_bind(s.as_db());
+    }
+    if let Some(v) = f.service_id {
+        b.push(" and o.service_id = ").push_bind(v);
+    }
+    if let Some(v) = f.assignee_id {
+        b.push(" and o.assignee_id = ").push_bind(v);
+    }
+    if let Some(v) = f.legal_entity_id {
+        b.push(" and o.legal_entity_id = ").push_bind(v);
+    }
+    if let Some(ts) = f
+        .created_from
+        .as_deref()
+        .and_then(|d| crate::time::parse_date_input(d, q.utc_offset_minutes))
+    {
+        b.push(" and o.created_at >= ").push_bind(ts);
+    }
+    if let Some(ts) = f
+        .created_to
+        .as_deref()
+        .and_then(|d| crate::time::parse_date_input(d, q.utc_offset_minutes))
+    {
+        b.push(" and o.created_at < ").push_bind(ts + 86_400);
+    }
+    match f.payment {
+        Some(PaymentFilter::Paid) => {
+            b.push(" and o.all_paid = 1");
+        }
+        Some(PaymentFilter::Unpaid) => {
+            b.push(" and o.all_paid = 0");
+        }
+        None => {}
+    }
+    if f.has_refund {
+        b.push(" and o.refund_state is not null");
+    }
+}
+
+const LIST_COLUMNS: &str = "o.order_id, o.status, o.service_id, o.resident_id, o.premises_id, o.assignee_id, \
+    o.created_at, o.updated_at, o.total_kopecks, o.all_paid, o.costs_kopecks, o.refund_kopecks, o.refund_state, \
+    o.rating, o.unread_client_messages";
+
+/// One page of the list, plus whether another follows.
+pub async fn list_orders(
     pool: &SqlitePool,
-    assignee: Option<i64>,
-    limit: i64,
-) -> AppResult<Vec<OrderRow>> {
-    let rows: Vec<OrderTuple> = sqlx::query_as(
-        "select o.order_id, o.status, s.name, r.full_name, p.address, o.created_at, o.updated_at, \
-         o.total_kopecks, a.full_name from orders o \
-         join services s on s.service_id = o.service_id \
-         join residents r on r.resident_id = o.resident_id \
-         join premises p on p.premises_id = o.premises_id \
-         left join staff a on a.staff_id = o.assignee_id \
-         where o.is_draft = 0 and (?1 is null or o.assignee_id = ?1) \
-         order by o.order_id desc limit ?2",
+    q: &ListQuery,
+) -> AppResult<(Vec<OrderRow>, Option<Cursor>)> {
+    let mut probe = q.clone();
+    probe.limit = q.limit + 1;
+    let rows = build_list_query(&probe, LIST_COLUMNS)
+        .build()
+        .fetch_all(pool)
+        .await?;
+    let more = rows.len() as i64 > q.limit;
+    let rows = &rows[..rows.len().min(q.limit as usize)];
+    let next = if more {
+        rows.last().map(|r| Cursor {
+            value: r.get("sort_value"),
+            order_id: r.get("order_id"),
+        })
+    } else {
+        None
+    };
+    Ok((hydrate_rows(pool, rows).await?, next))
+}
+
+/// Turns list rows into `OrderRow`s, looking up names with one query per table for the page.
+pub async fn hydrate_rows(pool: &SqlitePool, rows: &[SqliteRow]) -> AppResult<Vec<OrderRow>> {
+    let ids = |col: &str| -> Vec<i64> {
+        let mut v: Vec<i64> = rows
+            .iter()
+            .filter_map(|r| r.get::<Option<i64>, _>(col))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let services = names(
+        pool,
+        "select service_id, name from services where service_id in ",
+        &ids("service_id"),
     )
-    .bind(assignee)
-    .bind(limit)
-    .fetch_all(pool)
     .await?;
-    rows.into_iter()
+    let clients = names(
+        pool,
+        "select resident_id, full_name from residents where resident_id in ",
+        &ids("resident_id"),
+    )
+    .await?;
+    let premises = names(
+        pool,
+        "select premises_id, address from premises where premises_id in ",
+        &ids("premises_id"),
+    )
+    .await?;
+    let staff = names(
+        pool,
+        "select staff_id, full_name from staff where staff_id in ",
+        &ids("assignee_id"),
+    )
+    .await?;
+    let lookup = |map: &std::collections::HashMap<i64, String>, id: Option<i64>| {
+        id.and_then(|i| map.get(&i).cloned()).unwrap_or_default()
+    };
+    rows.iter()
+        .map(|r| {
+            Ok(OrderRow {
+                order_id: r.get("order_id"),
+                status: status(r.get("status"))?,
+                service_name: lookup(&services, r.get("service_id")),
+                client_name: lookup(&clients, r.get("resident_id")),
+                address: lookup(&premises, r.get("premises_id")),
+                created_at: r.get("created_at"),
+                updated_at: r.get("updated_at"),
+                total: Money::from_kopecks(r.get("total_kopecks")),
+                all_paid: r.get("all_paid"),
+                costs: Money::from_kopecks(r.get("costs_kopecks")),
+                refund: Money::from_kopecks(r.get("refund_kopecks")),
+                refund_mark: r
+                    .get::<Option<String>, _>("refund_state")
+                    .as_deref()
+                    .and_then(RefundMark::from_db),
+                rating: r
+                    .get::<Option<i64>, _>("rating")
+                    .map(|v| v.clamp(0, 5) as u8),
+                unread_client_messages: r.get("unread_client_messages"),
+                assignee_name: r
+                    .get::<Option<i64>, _>("assignee_id")
+                    .and_then(|i| staff.get(&i).cloned()),
+            })
+        })
+        .collect()
+}
+
+async fn names(
+    pool: &SqlitePool,
+    sql: &str,
+    ids: &[i64],
+) -> AppResult<std::collections::HashMap<i64, String>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(sql);
+    b.push("(");
+    let mut sep = b.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+    b.push(")");
+    let rows: Vec<(i64, String)> = b.build_query_as().fetch_all(pool).await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The text an order is found by: number, service, client, address.
+pub fn search_text(order_id: i64, service: &str, client: &str, address: &str) -> String {
+    crate::search::normalize(&format!("{order_id} {service} {client} {address}"))
+}
+
+/// (Re)indexes one order for search.
+pub async fn index_order(conn: &mut SqliteConnection, order_id: i64) -> AppResult<()> {
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "select s.name, r.full_name, p.address from orders o join services s on s.service_id = o.service_id \
+         join residents r on r.resident_id = o.resident_id join premises p on p.premises_id = o.premises_id \
+         where o.order_id = ? and o.is_draft = 0",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    sqlx::query("delete from orders_fts where rowid = ?")
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
+    if let Some((service, client, address)) = row {
+        sqlx::query("insert into orders_fts (rowid, body) values (?, ?)")
+            .bind(order_id)
+            .bind(search_text(order_id, &service, &client, &address))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn filter_options(
+    pool: &SqlitePool,
+    legal_entity: Option<i64>,
+) -> AppResult<FilterOptions> {
+    let services = sqlx::query_as("select service_id, name from services where (?1 is null or legal_entity_id = ?1) order by name")
+        .bind(legal_entity)
+        .fetch_all(pool)
+        .await?;
+    Ok(FilterOptions {
+        services,
+        staff: assignable_staff(pool).await?,
+        legal_entities: sqlx::query_as(
+            "select legal_entity_id, name from legal_entities order by name",
+        )
+        .fetch_all(pool)
+        .await?,
+    })
+}
+
+/// Active staff whose role opens the orders section.
+pub async fn assignable_staff(pool: &SqlitePool) -> AppResult<Vec<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "select s.staff_id, s.full_name from staff s join roles r on r.role_id = s.role_id \
+         where s.active = 1 and r.orders_scope <> 'none' order by s.full_name",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// at, staff, resident, kind, from status, to status, new assignee, comment
+type HistoryTuple = (
+    i64,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+pub async fn history(pool: &SqlitePool, order_id: i64) -> AppResult<Vec<HistoryEntry>> {
+    let rows: Vec<HistoryTuple> =
+        sqlx::query_as(
+            "select h.at, st.full_name, re.full_name, h.kind, h.from_status, h.to_status, na.full_name, h.comment \
+             from order_history h left join staff st on st.staff_id = h.staff_id \
+             left join residents re on re.resident_id = h.resident_id \
+             left join staff na on na.staff_id = h.to_assignee_id \
+             where h.order_id = ? order by h.history_id",
+        )
+        .bind(order_id)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
         .map(
-            |(
-                order_id,
-                st,
-                service_name,
-                client_name,
-                address,
-                created_at,
-                updated_at,
-                total,
-                assignee_name,
-            )| {
-                Ok(OrderRow {
-                    order_id,
-                    status: status(&st)?,
-                    service_name,
-                    client_name,
-                    address,
-                    created_at,
-                    updated_at,
-                    total: Money::from_kopecks(total),
-                    assignee_name,
-                })
+            |(at, staff, resident, kind, from, to, new_assignee, comment)| {
+                let label = |s: Option<String>| {
+                    s.as_deref()
+                        .and_then(OrderStatus::from_db)
+                        .map(|s| s.label())
+                        .unwrap_or("—")
+                };
+                let what = match kind.as_str() {
+                    "created" => format!("Заказ создан, статус «{}»", label(to)),
+                    "status" => format!("Статус: «{}» → «{}»", label(from), label(to)),
+                    "assignee" => format!(
+                        "Ответственный: {}",
+                        new_assignee.unwrap_or_else(|| "не назначен".into())
+                    ),
+                    "submitted" => "Черновик оформлен как заказ".to_owned(),
+                    other => other.to_owned(),
+                };
+                HistoryEntry {
+                    at,
+                    who: staff.or(resident).unwrap_or_else(|| "Система".into()),
+                    what,
+                    comment,
+                }
             },
         )
-        .collect()
+        .collect())
+}
+
+pub async fn comments(pool: &SqlitePool, order_id: i64) -> AppResult<Vec<Comment>> {
+    let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
+        "select c.comment_id, s.full_name, c.body, c.created_at from order_comments c \
+         join staff s on s.staff_id = c.staff_id where c.order_id = ? order by c.comment_id",
+    )
+    .bind(order_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(comment_id, author, body, created_at)| Comment {
+            comment_id,
+            author,
+            body,
+            created_at,
+        })
+        .collect())
+}
+
+pub async fn attachments(pool: &SqlitePool, order_id: i64) -> AppResult<Vec<Attachment>> {
+    let rows: Vec<(i64, String, String, i64, String, i64, i64)> = sqlx::query_as(
+        "select a.attachment_id, a.file_name, a.content_type, a.size_bytes, s.full_name, s.staff_id, a.created_at \
+         from attachments a join staff s on s.staff_id = a.staff_id \
+         where a.order_id = ? and a.deleted_at is null order by a.attachment_id",
+    )
+    .bind(order_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                attachment_id,
+                file_name,
+                content_type,
+                size_bytes,
+                uploaded_by,
+                uploaded_by_id,
+                created_at,
+            )| Attachment {
+                attachment_id,
+                file_name,
+                content_type,
+                size_bytes,
+                uploaded_by,
+                uploaded_by_id,
+                created_at,
+            },
+        )
+        .collect())
 }
 
 pub async fn resident_requests(

@@ -25,3 +25,11 @@ pub async fn connect(url: &str) -> Result<SqlitePool, AppError> {
     sqlx::migrate!("./migrations").run(&pool).await?;
     Ok(pool)
 }
+
+/// A write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`), so two
+/// writers queue on the busy timeout instead of failing when a read upgrades to a write.
+pub async fn write_tx(
+    pool: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, AppError> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}

@@ -6,9 +6,10 @@ pub mod state;
 
 use crate::app::{shell, App};
 use crate::auth::sms::{DemoSmsSender, LogSmsSender, SmsSender};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use config::Config;
 use leptos::config::LeptosOptions;
@@ -60,6 +61,15 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let mut app = Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            "/staff/orders/{id}/files",
+            post(crate::orders::files::upload).layer(DefaultBodyLimit::max(
+                crate::orders::files::MAX_FILE_BYTES * crate::orders::files::MAX_FILES
+                    + 1024 * 1024,
+            )),
+        )
+        .route("/staff/files/{id}", get(crate::orders::files::download))
+        .route("/staff/exports/{id}", get(crate::orders::export::download))
         .leptos_routes_with_context(&state, routes, || {}, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
@@ -177,9 +187,40 @@ fn spawn_housekeeping(state: AppState) {
     });
 }
 
+/// The command line: `suz` serves; `suz generate-orders N` fills the configured database
+/// (demo catalog included) with N more generated orders.
+pub async fn main_entry() -> Result<(), String> {
+    init_tracing();
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        None | Some("serve") => run().await,
+        Some("generate-orders") => {
+            let count: u64 = args
+                .get(2)
+                .and_then(|n| n.replace('_', "").parse().ok())
+                .ok_or("usage: suz generate-orders N [SEED]")?;
+            let seed: u64 = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1);
+            let mut config = Config::from_env()?;
+            config.demo = true;
+            let state = build_state(config).await?;
+            let started = std::time::Instant::now();
+            let total = crate::orders::generate::generate_orders(&state.pool, count, seed)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "generated {count} orders in {:.1} s; the database now holds {total}",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Some(other) => Err(format!(
+            "unknown command {other}; use `suz` or `suz generate-orders N`"
+        )),
+    }
+}
+
 /// Runs the server until SIGTERM or Ctrl-C.
 pub async fn run() -> Result<(), String> {
-    init_tracing();
     let config = Config::from_env()?;
     let listen = config.listen;
     let state = build_state(config).await?;

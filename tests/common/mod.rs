@@ -23,7 +23,9 @@ pub struct Reply {
 
 impl Reply {
     pub fn location(&self) -> Option<&str> {
-        self.headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
     }
 
     /// The session token this response sets, if any.
@@ -43,7 +45,11 @@ pub async fn spawn() -> TestApp {
         .await
         .expect("state");
     let router = suz::server::router(state.clone());
-    TestApp { state, router, _dir: dir }
+    TestApp {
+        state,
+        router,
+        _dir: dir,
+    }
 }
 
 impl TestApp {
@@ -56,7 +62,11 @@ impl TestApp {
         let status = res.status();
         let headers = res.headers().clone();
         let bytes = res.into_body().collect().await.expect("body").to_bytes();
-        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
@@ -75,38 +85,94 @@ impl TestApp {
             .collect::<Vec<_>>()
             .join("&");
         let mut req = Request::post(format!("/api/{endpoint}"))
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .header(http::header::ACCEPT, "application/json");
         if let Some(c) = cookie {
             req = req.header(http::header::COOKIE, c);
         }
-        self.send(req.body(Body::from(body)).expect("request")).await
+        self.send(req.body(Body::from(body)).expect("request"))
+            .await
     }
 
     /// Signs a demo staff member in over HTTP and returns the `Cookie` header value.
+    /// Calls a server function that takes JSON.
+    pub async fn call_json(&self, endpoint: &str, json: &str, cookie: &str) -> Reply {
+        let req = Request::post(format!("/api/{endpoint}"))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::COOKIE, cookie)
+            .body(Body::from(json.to_owned()))
+            .expect("request");
+        self.send(req).await
+    }
+
+    /// A GET whose body is binary.
+    pub async fn get_bytes(&self, path: &str, cookie: &str) -> Vec<u8> {
+        let req = Request::get(path)
+            .header(http::header::COOKIE, cookie)
+            .body(Body::empty())
+            .expect("request");
+        let res = self.router.clone().oneshot(req).await.expect("response");
+        assert_eq!(res.status(), StatusCode::OK);
+        res.into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec()
+    }
+
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.state.config.data_dir.clone()
+    }
+
     pub async fn staff_cookie(&self, email: &str) -> String {
         let reply = self
-            .call("staff_sign_in", &[("email", email), ("password", suz::demo::DEMO_PASSWORD)], None)
+            .call(
+                "staff_sign_in",
+                &[("email", email), ("password", suz::demo::DEMO_PASSWORD)],
+                None,
+            )
             .await;
-        reply.session_cookie().unwrap_or_else(|| panic!("sign-in of {email} failed: {}", reply.body))
+        reply
+            .session_cookie()
+            .unwrap_or_else(|| panic!("sign-in of {email} failed: {}", reply.body))
     }
 
     /// Signs a demo resident in with a code read from the demo SMS table.
     pub async fn resident_cookie(&self, phone: &str) -> String {
-        let reply = self.call("resident_request_code", &[("phone", phone)], None).await;
+        let reply = self
+            .call("resident_request_code", &[("phone", phone)], None)
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         let code = self.last_code(phone).await;
-        let reply = self.call("resident_sign_in", &[("phone", phone), ("code", &code)], None).await;
-        reply.session_cookie().unwrap_or_else(|| panic!("sign-in of {phone} failed: {}", reply.body))
+        let reply = self
+            .call(
+                "resident_sign_in",
+                &[("phone", phone), ("code", &code)],
+                None,
+            )
+            .await;
+        reply
+            .session_cookie()
+            .unwrap_or_else(|| panic!("sign-in of {phone} failed: {}", reply.body))
     }
 
     pub async fn last_code(&self, phone: &str) -> String {
-        let body: String = sqlx::query_scalar("select body from dev_sms where phone = ? order by dev_sms_id desc limit 1")
-            .bind(phone)
-            .fetch_one(self.pool())
-            .await
-            .expect("an sms");
-        body.chars().filter(|c| c.is_ascii_digit()).take(6).collect()
+        let body: String = sqlx::query_scalar(
+            "select body from dev_sms where phone = ? order by dev_sms_id desc limit 1",
+        )
+        .bind(phone)
+        .fetch_one(self.pool())
+        .await
+        .expect("an sms");
+        body.chars()
+            .filter(|c| c.is_ascii_digit())
+            .take(6)
+            .collect()
     }
 
     pub async fn staff_id(&self, email: &str) -> i64 {
@@ -130,7 +196,9 @@ pub fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

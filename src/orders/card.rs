@@ -1,0 +1,341 @@
+//! The order card: «Основное», «История», «Комментарии».
+
+use super::api::{
+    fetch_order_card, order_comments, order_history, AddOrderComment, ChangeOrderState, RevealPhone,
+};
+use super::files::DeleteAttachment;
+use super::model::{Attachment, OrderCard};
+use super::rules::{phone_visible, status_change_error};
+use super::status::OrderStatus;
+use crate::time::{format_datetime, DEFAULT_UTC_OFFSET_MINUTES};
+use crate::ui::staff_shell::use_staff;
+use crate::ui::{ErrorNote, LoadError, Loading};
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+fn fmt_dt(ts: i64) -> String {
+    format_datetime(ts, DEFAULT_UTC_OFFSET_MINUTES)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    Main,
+    History,
+    Comments,
+}
+
+#[component]
+pub fn OrderCardPage() -> impl IntoView {
+    let params = use_params_map();
+    let order_id = Memo::new(move |_| {
+        params.with(|p| {
+            p.get_str("id")
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        })
+    });
+    // Bumped after every change so the card and its tabs reload.
+    let changed = RwSignal::new(0u32);
+    let card = Resource::new(
+        move || (order_id.get(), changed.get()),
+        |(id, _)| fetch_order_card(id),
+    );
+    let tab = RwSignal::new(Tab::Main);
+    view! {
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match card.await {
+                    Ok(c) => view! { <CardView card=c tab=tab changed=changed/> }.into_any(),
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn CardView(card: OrderCard, tab: RwSignal<Tab>, changed: RwSignal<u32>) -> impl IntoView {
+    let order_id = card.order_id;
+    let tab_button = move |t: Tab, label: &'static str| {
+        view! {
+            <button role="tab" aria-selected=move || if tab.get() == t { "true" } else { "false" }
+                class=move || if tab.get() == t { "tab active" } else { "tab" }
+                on:click=move |_| tab.set(t)>{label}</button>
+        }
+    };
+    view! {
+        <header class="card-header">
+            <div>
+                <div class="crumbs"><a href="/staff/orders">"Заказы"</a>" / "{format!("№ {order_id}")}</div>
+                <h1>{format!("Заказ № {order_id}")}" "<span class=card.status.css()>{card.status.label()}</span></h1>
+                {card.is_draft.then(|| view! { <span class="status waiting">"Черновик"</span> })}
+            </div>
+            <div class="rating-corner" title="Оценка клиента">
+                {match card.rating {
+                    Some(r) => view! { <span class="stars">{"★".repeat(r as usize)}{"☆".repeat(5 - r as usize)}</span> }.into_any(),
+                    None => view! { <span class="muted">"Оценки нет"</span> }.into_any(),
+                }}
+            </div>
+        </header>
+        <div class="tabs" role="tablist">
+            {tab_button(Tab::Main, "Основное")}
+            {tab_button(Tab::History, "История")}
+            {tab_button(Tab::Comments, "Комментарии")}
+        </div>
+        {move || match tab.get() {
+            Tab::Main => view! { <MainTab card=card.clone() changed=changed/> }.into_any(),
+            Tab::History => view! { <HistoryTab order_id=order_id changed=changed/> }.into_any(),
+            Tab::Comments => view! { <CommentsTab order_id=order_id can_edit=card.can_edit changed=changed/> }.into_any(),
+        }}
+    }
+}
+
+#[component]
+fn MainTab(card: OrderCard, changed: RwSignal<u32>) -> impl IntoView {
+    let reveal = ServerAction::<RevealPhone>::new();
+    let order_id = card.order_id;
+    let phone_shown = move || reveal.value().get().and_then(|r| r.ok());
+    let reveal_error = Signal::derive(move || reveal.value().get().and_then(|r| r.err()));
+    let visible = phone_visible(card.status);
+    let masked = card.phone_masked.clone();
+    view! {
+        <div class="card-grid">
+            <section class="block">
+                <h2>"Информация заказа"</h2>
+                <dl class="facts">
+                    <dt>"Услуга"</dt><dd>{card.service_name.clone()}</dd>
+                    <dt>"Исполнитель"</dt><dd>{card.provider_name.clone()}</dd>
+                    <dt>"Клиент"</dt><dd>{card.client_name.clone()}</dd>
+                    <dt>"Телефон"</dt>
+                    <dd class="phone">
+                        {move || phone_shown().unwrap_or_else(|| masked.clone())}
+                        {if visible {
+                            view! {
+                                <Show when=move || phone_shown().is_none()>
+                                    <button class="link-button" on:click=move |_| { reveal.dispatch(RevealPhone { order_id }); }>
+                                        "Показать телефон"
+                                    </button>
+                                </Show>
+                            }.into_any()
+                        } else {
+                            view! { <span class="muted small">" — виден, когда заказ «В работе»"</span> }.into_any()
+                        }}
+                        <ErrorNote error=reveal_error/>
+                    </dd>
+                    <dt>"Адрес помещения"</dt><dd>{card.address.clone()}</dd>
+                    <dt>"Дата и время"</dt><dd>{card.visit_at.map(fmt_dt).unwrap_or_else(|| "не указаны".into())}</dd>
+                    <dt>"Создан"</dt><dd>{fmt_dt(card.created_at)}</dd>
+                    {card.answers.iter().filter(|a| !a.value.is_empty()).map(|a| view! {
+                        <dt>{a.label.clone()}</dt><dd>{a.value.clone()}</dd>
+                    }).collect_view()}
+                </dl>
+            </section>
+            <section class="block">
+                <h2>"Состояние заказа"</h2>
+                <StateForm card=card.clone() changed=changed/>
+            </section>
+            <section class="block">
+                <h2>"Счет за услуги"</h2>
+                <p class="muted">{if card.facts.invoices == 0 { "Счетов пока нет".to_owned() } else { format!("Сумма счетов: {}", card.total) }}</p>
+            </section>
+            <section class="block">
+                <h2>"Переписка с клиентом"</h2>
+                <p class="muted">"Сообщений пока нет"</p>
+            </section>
+            <section class="block">
+                <h2>"Прикрепленные файлы"</h2>
+                <Attachments order_id=order_id files=card.attachments.clone() can_edit=card.can_edit changed=changed/>
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn StateForm(card: OrderCard, changed: RwSignal<u32>) -> impl IntoView {
+    let save = ServerAction::<ChangeOrderState>::new();
+    let error = Signal::derive(move || save.value().get().and_then(|r| r.err()));
+    Effect::new(move |_| {
+        if let Some(Ok(())) = save.value().get() {
+            changed.update(|v| *v += 1);
+        }
+    });
+    if !card.can_edit {
+        return view! {
+            <dl class="facts">
+                <dt>"Статус"</dt><dd>{card.status.label()}</dd>
+                <dt>"Ответственный"</dt><dd>{card.assignee_name.clone().unwrap_or_else(|| "не назначен".into())}</dd>
+            </dl>
+            <p class="muted small">"Только просмотр: нет доступа «Заказы: редактирование»"</p>
+        }
+        .into_any();
+    }
+    let from = card.status;
+    let facts = card.facts.clone();
+    view! {
+        <ActionForm action=save attr:class="form">
+            <input type="hidden" name="order_id" value=card.order_id/>
+            <input type="hidden" name="version" value=card.version/>
+            <label class="field">
+                <span>"Статус"</span>
+                <select name="status">
+                    {OrderStatus::ALL.into_iter().map(|s| {
+                        // A reason is typed in the form, so only the other rules grey an option out.
+                        let why = status_change_error(from, s, "причина", &facts);
+                        view! {
+                            <option value=s.as_db() selected=s == from disabled=why.is_some() title=why.unwrap_or_default()>
+                                {s.label()}
+                            </option>
+                        }
+                    }).collect_view()}
+                </select>
+            </label>
+            <label class="field">
+                <span>"Ответственный"</span>
+                <select name="assignee_id">
+                    <option value="" selected=card.assignee_id.is_none()>"Не назначен"</option>
+                    {card.assignees.iter().map(|(id, name)| view! {
+                        <option value=*id selected=card.assignee_id == Some(*id)>{name.clone()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label class="field">
+                <span>"Комментарий"</span>
+                <textarea name="comment" rows="3" placeholder="Обязателен при отмене заказа"></textarea>
+            </label>
+            <ErrorNote error=error/>
+            <button type="submit" class="primary" disabled=move || save.pending().get()>"Сохранить"</button>
+        </ActionForm>
+    }
+    .into_any()
+}
+
+fn size_label(bytes: i64) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} МБ", bytes as f64 / 1_048_576.0)
+    } else {
+        format!("{} КБ", (bytes + 1023) / 1024)
+    }
+}
+
+#[component]
+fn Attachments(
+    order_id: i64,
+    files: Vec<Attachment>,
+    can_edit: bool,
+    changed: RwSignal<u32>,
+) -> impl IntoView {
+    let delete = ServerAction::<DeleteAttachment>::new();
+    let delete_error = Signal::derive(move || delete.value().get().and_then(|r| r.err()));
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            changed.update(|v| *v += 1);
+        }
+    });
+    let me = use_staff();
+    let query = use_query_map();
+    let upload_error = move || query.with(|q| q.get("files_error"));
+    let empty = files.is_empty();
+    view! {
+        <ul class="files">
+            {files.into_iter().map(|f| {
+                let href = format!("/staff/files/{}", f.attachment_id);
+                let may_delete = can_edit && me.as_ref().is_some_and(|s| s.staff_id == f.uploaded_by_id || s.permissions.admin);
+                let id = f.attachment_id;
+                view! {
+                    <li class="file">
+                        {f.is_image().then(|| view! { <a href=href.clone() target="_blank"><img class="thumb" src=href.clone() alt=f.file_name.clone()/></a> })}
+                        <div>
+                            <a href=format!("{href}?download=1") class="file-name">{f.file_name.clone()}</a>
+                            <div class="muted small">{format!("{} · {} · {}", size_label(f.size_bytes), f.uploaded_by, fmt_dt(f.created_at))}</div>
+                        </div>
+                        {may_delete.then(|| view! {
+                            <button class="link-button danger" on:click=move |_| { delete.dispatch(DeleteAttachment { attachment_id: id }); }>
+                                "Удалить"
+                            </button>
+                        })}
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+        {empty.then(|| view! { <p class="muted">"Файлов нет"</p> })}
+        <ErrorNote error=delete_error/>
+        {move || upload_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        {can_edit.then(|| view! {
+            <form class="upload" method="post" enctype="multipart/form-data" action=format!("/staff/orders/{order_id}/files")>
+                <input type="file" name="files" multiple aria-label="Файлы"/>
+                <button type="submit" class="secondary">"Прикрепить"</button>
+            </form>
+            <p class="muted small">"До 20 МБ на файл: изображения, PDF, документы Word и Excel, текст"</p>
+        })}
+    }
+}
+
+#[component]
+fn HistoryTab(order_id: i64, changed: RwSignal<u32>) -> impl IntoView {
+    let entries = Resource::new(move || changed.get(), move |_| order_history(order_id));
+    view! {
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match entries.await {
+                    Ok(list) => view! {
+                        <ol class="timeline">
+                            {list.into_iter().map(|h| view! {
+                                <li>
+                                    <div class="when">{fmt_dt(h.at)}" · "{h.who}</div>
+                                    <div class="what">{h.what}</div>
+                                    {(!h.comment.is_empty()).then(|| view! { <div class="comment">{format!("Комментарий: {}", h.comment)}</div> })}
+                                </li>
+                            }).collect_view()}
+                        </ol>
+                    }.into_any(),
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn CommentsTab(order_id: i64, can_edit: bool, changed: RwSignal<u32>) -> impl IntoView {
+    let add = ServerAction::<AddOrderComment>::new();
+    let list = Resource::new(
+        move || (changed.get(), add.version().get()),
+        move |_| order_comments(order_id),
+    );
+    let error = Signal::derive(move || add.value().get().and_then(|r| r.err()));
+    let text = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        if let Some(Ok(())) = add.value().get() {
+            text.set(String::new());
+        }
+    });
+    view! {
+        <p class="muted small">"Комментарии видят только сотрудники"</p>
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(items) if items.is_empty() => view! { <p class="muted">"Комментариев нет"</p> }.into_any(),
+                    Ok(items) => view! {
+                        <ul class="comments">
+                            {items.into_iter().map(|c| view! {
+                                <li><div class="when">{c.author}" · "{fmt_dt(c.created_at)}</div><div class="body">{c.body}</div></li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Transition>
+        {can_edit.then(|| view! {
+            <ActionForm action=add attr:class="form">
+                <input type="hidden" name="order_id" value=order_id/>
+                <label class="field">
+                    <span>"Новый комментарий"</span>
+                    <textarea name="body" rows="3" prop:value=text on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+                </label>
+                <ErrorNote error=error/>
+                <button type="submit" class="primary" disabled=move || add.pending().get()>"Добавить"</button>
+            </ActionForm>
+        })}
+    }
+}

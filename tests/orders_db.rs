@@ -1,0 +1,628 @@
+//! Database tests of the staff orders list (search, filters, keyset pages, visibility)
+//! and of the order rules (status, assignee, phone, comments).
+
+mod common;
+
+use suz::auth::model::StaffUser;
+use suz::auth::repo::staff_by_id;
+use suz::error::AppError;
+use suz::orders::filter::{Cursor, OrderFilter, PaymentFilter, SortKey};
+use suz::orders::repo::{self, ListQuery};
+use suz::orders::service::{self, StateChange};
+use suz::orders::status::OrderStatus;
+
+fn query(filter: OrderFilter) -> ListQuery {
+    ListQuery {
+        filter,
+        after: None,
+        only_assignee: None,
+        limit: 1000,
+        utc_offset_minutes: 180,
+    }
+}
+
+async fn ids(app: &common::TestApp, q: &ListQuery) -> Vec<i64> {
+    repo::list_orders(app.pool(), q)
+        .await
+        .unwrap()
+        .0
+        .iter()
+        .map(|o| o.order_id)
+        .collect()
+}
+
+async fn staff(app: &common::TestApp, email: &str) -> StaffUser {
+    staff_by_id(app.pool(), app.staff_id(email).await)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn search(q: &str) -> OrderFilter {
+    OrderFilter {
+        q: q.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn search_finds_by_client_service_address_and_number_folding_yo() {
+    let app = common::spawn().await;
+    let semenova = app.resident_id("+79000000002").await;
+    let expected: Vec<i64> = sqlx::query_scalar(
+        "select order_id from orders where resident_id = ? order by order_id desc",
+    )
+    .bind(semenova)
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert!(!expected.is_empty());
+    // Typed with «е» for «ё» and in capitals.
+    assert_eq!(ids(&app, &query(search("СЕМЕНОВА"))).await, expected);
+    assert_eq!(ids(&app, &query(search("семёнова мария"))).await, expected);
+    // Address words, in any order.
+    // Семёнова lives at «ул. Ленина, д. 10, кв. 42»; order № 42 on Ленина matches the number too.
+    let flat: Vec<i64> = ids(&app, &query(search("42 Ленина")))
+        .await
+        .into_iter()
+        .filter(|id| !id.to_string().starts_with("42"))
+        .collect();
+    assert_eq!(flat, expected);
+    // Service name prefix.
+    let mixers: Vec<i64> = sqlx::query_scalar(
+        "select o.order_id from orders o join services s using (service_id) where s.name = 'Замена смесителя' order by o.order_id desc",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(ids(&app, &query(search("смесит"))).await, mixers);
+    // The order number.
+    assert!(ids(&app, &query(search("17"))).await.contains(&17));
+    // Nothing matches nonsense, and FTS syntax is not interpreted.
+    assert!(ids(&app, &query(search("щщщщ"))).await.is_empty());
+    assert!(ids(&app, &query(search("NEAR(\"a\" OR"))).await.is_empty());
+}
+
+#[tokio::test]
+async fn filters_narrow_the_list() {
+    let app = common::spawn().await;
+    let all = ids(&app, &query(OrderFilter::default())).await;
+    assert_eq!(all.len(), 50);
+    assert!(all.windows(2).all(|w| w[0] > w[1]), "newest first");
+
+    for status in OrderStatus::ALL {
+        let rows = repo::list_orders(
+            app.pool(),
+            &query(OrderFilter {
+                status: Some(status),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap()
+        .0;
+        assert!(!rows.is_empty());
+        assert!(rows.iter().all(|o| o.status == status));
+    }
+    let master = app.staff_id("master@demo.ru").await;
+    let by_assignee = ids(
+        &app,
+        &query(OrderFilter {
+            assignee_id: Some(master),
+            ..Default::default()
+        }),
+    )
+    .await;
+    let expected: Vec<i64> = sqlx::query_scalar(
+        "select order_id from orders where assignee_id = ? order by order_id desc",
+    )
+    .bind(master)
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(by_assignee, expected);
+
+    let entity: i64 = sqlx::query_scalar(
+        "select legal_entity_id from legal_entities where name like '%ЧистоДом%'",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    let expected: Vec<i64> = sqlx::query_scalar(
+        "select order_id from orders where legal_entity_id = ? order by order_id desc",
+    )
+    .bind(entity)
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        ids(
+            &app,
+            &query(OrderFilter {
+                legal_entity_id: Some(entity),
+                ..Default::default()
+            })
+        )
+        .await,
+        expected
+    );
+
+    sqlx::query("update orders set all_paid = 1, total_kopecks = 150000 where order_id in (3, 7)")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "update orders set refund_state = 'requested', refund_kopecks = 5000 where order_id = 7",
+    )
+    .execute(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        ids(
+            &app,
+            &query(OrderFilter {
+                payment: Some(PaymentFilter::Paid),
+                ..Default::default()
+            })
+        )
+        .await,
+        vec![7, 3]
+    );
+    assert_eq!(
+        ids(
+            &app,
+            &query(OrderFilter {
+                payment: Some(PaymentFilter::Unpaid),
+                ..Default::default()
+            })
+        )
+        .await
+        .len(),
+        48
+    );
+    assert_eq!(
+        ids(
+            &app,
+            &query(OrderFilter {
+                has_refund: true,
+                ..Default::default()
+            })
+        )
+        .await,
+        vec![7]
+    );
+
+    // Created-date range in Moscow time: move two orders to known days.
+    sqlx::query("update orders set created_at = 1767214800 where order_id = 5")
+        .execute(app.pool())
+        .await
+        .unwrap(); // 2026-01-01 00:00 MSK
+    sqlx::query("update orders set created_at = 1767214799 where order_id = 6")
+        .execute(app.pool())
+        .await
+        .unwrap(); // 2025-12-31 23:59:59 MSK
+    let f = OrderFilter {
+        created_from: Some("2025-12-31".into()),
+        created_to: Some("2026-01-01".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&app, &query(f)).await, vec![6, 5]);
+    let f = OrderFilter {
+        created_from: Some("2026-01-01".into()),
+        created_to: Some("2026-01-01".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&app, &query(f)).await, vec![5]);
+}
+
+#[tokio::test]
+async fn keyset_pages_cover_every_row_once_in_every_sort() {
+    let app = common::spawn().await;
+    // Ties on the sort value must still page correctly.
+    sqlx::query("update orders set total_kopecks = (order_id % 3) * 1000, updated_at = 1800000000 + (order_id % 4)")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    for sort in SortKey::ALL {
+        for ascending in [false, true] {
+            for q in ["", "ул"] {
+                let filter = OrderFilter {
+                    q: q.into(),
+                    sort,
+                    ascending,
+                    ..Default::default()
+                };
+                let full = ids(&app, &query(filter.clone())).await;
+                let mut paged = Vec::new();
+                let mut after: Option<Cursor> = None;
+                loop {
+                    let lq = ListQuery {
+                        filter: filter.clone(),
+                        after,
+                        only_assignee: None,
+                        limit: 7,
+                        utc_offset_minutes: 180,
+                    };
+                    let (rows, next) = repo::list_orders(app.pool(), &lq).await.unwrap();
+                    assert!(rows.len() <= 7);
+                    paged.extend(rows.iter().map(|r| r.order_id));
+                    match next {
+                        Some(c) => after = Some(c),
+                        None => break,
+                    }
+                }
+                assert_eq!(paged, full, "{sort:?} asc={ascending} q={q:?}");
+                assert!(!full.is_empty());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn assigned_only_lists_hold_only_own_orders() {
+    let app = common::spawn().await;
+    let cleaner = app.staff_id("cleaner@demo.ru").await;
+    for q in ["", "уборка", "ул"] {
+        let lq = ListQuery {
+            only_assignee: Some(cleaner),
+            ..query(search(q))
+        };
+        let rows = repo::list_orders(app.pool(), &lq).await.unwrap().0;
+        for r in &rows {
+            let a: Option<i64> =
+                sqlx::query_scalar("select assignee_id from orders where order_id = ?")
+                    .bind(r.order_id)
+                    .fetch_one(app.pool())
+                    .await
+                    .unwrap();
+            assert_eq!(a, Some(cleaner));
+        }
+        if q.is_empty() {
+            assert!(!rows.is_empty());
+        }
+    }
+}
+
+#[tokio::test]
+async fn search_is_driven_from_the_full_text_index() {
+    let app = common::spawn().await;
+    let q = query(OrderFilter {
+        q: "иванов ленина".into(),
+        status: Some(OrderStatus::Waiting),
+        ..Default::default()
+    });
+    let sql = repo::build_list_query(&q, "o.order_id").sql().to_owned();
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("explain query plan {sql}"))
+        .bind("\"иванов\"* \"ленина\"*")
+        .bind("waiting")
+        .bind(51i64)
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+    let first = &plan[0].3;
+    assert!(
+        first.starts_with("SCAN f VIRTUAL TABLE"),
+        "the FTS table drives the join: {plan:?}"
+    );
+    assert!(
+        plan.iter().all(|p| !p.3.contains("TEMP B-TREE")),
+        "newest-first needs no sort: {plan:?}"
+    );
+}
+
+async fn first_order(
+    app: &common::TestApp,
+    status: &str,
+    assignee_email: Option<&str>,
+) -> (i64, i64) {
+    let assignee = match assignee_email {
+        Some(e) => Some(app.staff_id(e).await),
+        None => None,
+    };
+    sqlx::query_as("select order_id, version from orders where status = ? and (?2 is null or assignee_id = ?2) order by order_id limit 1")
+        .bind(status)
+        .bind(assignee)
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
+fn change(
+    order_id: i64,
+    version: i64,
+    status: OrderStatus,
+    assignee_id: Option<i64>,
+    comment: &str,
+) -> StateChange {
+    StateChange {
+        order_id,
+        version,
+        status,
+        assignee_id,
+        comment: comment.into(),
+    }
+}
+
+#[tokio::test]
+async fn taking_cancelling_and_reassigning_record_history_and_notifications() {
+    let app = common::spawn().await;
+    let dispatcher = staff(&app, "dispatcher@demo.ru").await;
+    let (id, v) = first_order(&app, "waiting", None).await;
+    let assignee: Option<i64> =
+        sqlx::query_scalar("select assignee_id from orders where order_id = ?")
+            .bind(id)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+
+    service::change_state(
+        app.pool(),
+        &dispatcher,
+        change(id, v, OrderStatus::InProgress, assignee, ""),
+        1_800_000_000,
+    )
+    .await
+    .unwrap();
+    // Cancelling needs a reason.
+    let refused = service::change_state(
+        app.pool(),
+        &dispatcher,
+        change(id, v + 1, OrderStatus::Cancelled, assignee, " "),
+        1_800_000_001,
+    )
+    .await;
+    assert_eq!(
+        refused.unwrap_err(),
+        AppError::Rule("Укажите причину отмены в поле «Комментарий»".into())
+    );
+    // Reassign with a comment.
+    let cleaner = app.staff_id("cleaner@demo.ru").await;
+    service::change_state(
+        app.pool(),
+        &dispatcher,
+        change(id, v + 1, OrderStatus::InProgress, Some(cleaner), "Передаю"),
+        1_800_000_002,
+    )
+    .await
+    .unwrap();
+    service::change_state(
+        app.pool(),
+        &dispatcher,
+        change(
+            id,
+            v + 2,
+            OrderStatus::Cancelled,
+            Some(cleaner),
+            "Клиент передумал",
+        ),
+        1_800_000_003,
+    )
+    .await
+    .unwrap();
+    // Final.
+    let again = service::change_state(
+        app.pool(),
+        &dispatcher,
+        change(id, v + 3, OrderStatus::Waiting, Some(cleaner), "x"),
+        1_800_000_004,
+    )
+    .await;
+    assert!(matches!(again, Err(AppError::Rule(m)) if m.contains("больше не меняется")));
+
+    let history = repo::history(app.pool(), id).await.unwrap();
+    let whats: Vec<&str> = history.iter().map(|h| h.what.as_str()).collect();
+    assert_eq!(
+        whats,
+        vec![
+            "Заказ создан, статус «Ожидание»",
+            "Статус: «Ожидание» → «В работе»",
+            "Ответственный: Ольга Чистякова",
+            "Статус: «В работе» → «Отменено»",
+        ]
+    );
+    assert_eq!(history[2].comment, "Передаю");
+    assert_eq!(history[3].comment, "Клиент передумал");
+    assert_eq!(history[3].who, "Дмитрий Диспетчеров");
+    let events: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "select event, staff_id, resident_id from outbox where order_id = ? order by outbox_id",
+    )
+    .bind(id)
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    let resident: i64 = sqlx::query_scalar("select resident_id from orders where order_id = ?")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![
+            ("status_changed".into(), None, Some(resident)),
+            ("assigned".into(), Some(cleaner), None),
+            ("status_changed".into(), None, Some(resident)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn done_needs_paid_invoices_and_the_document_when_required() {
+    let app = common::spawn().await;
+    let admin = staff(&app, "admin@demo.ru").await;
+    // A service that requires a document: «Замена смесителя».
+    let (id, v): (i64, i64) = sqlx::query_as(
+        "select o.order_id, o.version from orders o join services s using (service_id) \
+         where s.require_attachment = 1 and o.status = 'in_progress' order by o.order_id limit 1",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    let a: Option<i64> = sqlx::query_scalar("select assignee_id from orders where order_id = ?")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    let done = |v| change(id, v, OrderStatus::Done, a, "");
+    let r = service::change_state(app.pool(), &admin, done(v), 1).await;
+    assert!(matches!(r, Err(AppError::Rule(m)) if m.contains("без счета")));
+    sqlx::query("insert into invoices (order_id, status, total_kopecks, created_at) values (?, 'active', 100000, 1)").bind(id).execute(app.pool()).await.unwrap();
+    let r = service::change_state(app.pool(), &admin, done(v), 1).await;
+    assert!(matches!(r, Err(AppError::Rule(m)) if m.contains("не все счета оплачены")));
+    sqlx::query("update invoices set status = 'paid' where order_id = ?")
+        .bind(id)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let r = service::change_state(app.pool(), &admin, done(v), 1).await;
+    assert!(matches!(r, Err(AppError::Rule(m)) if m.contains("Приложите документ")));
+    sqlx::query("insert into attachments (order_id, staff_id, file_name, content_type, size_bytes, stored_name, created_at) values (?, ?, 'акт.pdf', 'application/pdf', 10, 'x.pdf', 1)")
+        .bind(id)
+        .bind(admin.staff_id)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    service::change_state(app.pool(), &admin, done(v), 2)
+        .await
+        .unwrap();
+    let status: String = sqlx::query_scalar("select status from orders where order_id = ?")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "done");
+}
+
+#[tokio::test]
+async fn the_second_of_two_concurrent_saves_gets_a_conflict() {
+    let app = common::spawn().await;
+    let dispatcher = staff(&app, "dispatcher@demo.ru").await;
+    let admin = staff(&app, "admin@demo.ru").await;
+    let (id, v) = first_order(&app, "waiting", None).await;
+    let a: Option<i64> = sqlx::query_scalar("select assignee_id from orders where order_id = ?")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    service::change_state(
+        app.pool(),
+        &dispatcher,
+        change(id, v, OrderStatus::InProgress, a, ""),
+        1,
+    )
+    .await
+    .unwrap();
+    let second = service::change_state(
+        app.pool(),
+        &admin,
+        change(id, v, OrderStatus::Cancelled, a, "дубль"),
+        2,
+    )
+    .await;
+    assert_eq!(
+        second.unwrap_err(),
+        AppError::Conflict(service::CONFLICT_MESSAGE.into())
+    );
+    let status: String = sqlx::query_scalar("select status from orders where order_id = ?")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "in_progress");
+}
+
+#[tokio::test]
+async fn roles_without_editing_or_outside_their_orders_are_refused() {
+    let app = common::spawn().await;
+    let viewer = staff(&app, "viewer@demo.ru").await;
+    let master = staff(&app, "master@demo.ru").await;
+    let (id, v) = first_order(&app, "waiting", Some("cleaner@demo.ru")).await;
+    let r = service::change_state(
+        app.pool(),
+        &viewer,
+        change(id, v, OrderStatus::InProgress, None, ""),
+        1,
+    )
+    .await;
+    assert_eq!(r.unwrap_err(), AppError::Forbidden);
+    assert_eq!(
+        service::add_comment(app.pool(), &viewer, id, "нельзя", 1)
+            .await
+            .unwrap_err(),
+        AppError::Forbidden
+    );
+    // The contractor does not even learn the order exists.
+    assert_eq!(
+        service::card(app.pool(), &master, id).await.unwrap_err(),
+        AppError::NotFound
+    );
+    let r = service::change_state(
+        app.pool(),
+        &master,
+        change(id, v, OrderStatus::InProgress, None, ""),
+        1,
+    )
+    .await;
+    assert_eq!(r.unwrap_err(), AppError::NotFound);
+    // The viewer may read it.
+    let card = service::card(app.pool(), &viewer, id).await.unwrap();
+    assert!(!card.can_edit);
+}
+
+#[tokio::test]
+async fn the_phone_is_hidden_until_in_progress_and_views_are_recorded() {
+    let app = common::spawn().await;
+    let admin = staff(&app, "admin@demo.ru").await;
+    let (id, v) = first_order(&app, "waiting", None).await;
+    let card = service::card(app.pool(), &admin, id).await.unwrap();
+    assert!(card.phone_masked.contains("***"));
+    let r = service::reveal_phone(app.pool(), &admin, id, 1).await;
+    assert!(matches!(r, Err(AppError::Rule(m)) if m.contains("В работе")));
+    let a: Option<i64> = sqlx::query_scalar("select assignee_id from orders where order_id = ?")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    service::change_state(
+        app.pool(),
+        &admin,
+        change(id, v, OrderStatus::InProgress, a, ""),
+        2,
+    )
+    .await
+    .unwrap();
+    let phone = service::reveal_phone(app.pool(), &admin, id, 3)
+        .await
+        .unwrap();
+    assert!(phone.starts_with("+7900000000"));
+    let views: Vec<(i64, i64)> =
+        sqlx::query_as("select staff_id, at from phone_views where order_id = ?")
+            .bind(id)
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(views, vec![(admin.staff_id, 3)]);
+}
+
+#[tokio::test]
+async fn internal_comments_are_stored_with_their_author() {
+    let app = common::spawn().await;
+    let dispatcher = staff(&app, "dispatcher@demo.ru").await;
+    let (id, _) = first_order(&app, "waiting", None).await;
+    assert!(matches!(
+        service::add_comment(app.pool(), &dispatcher, id, "   ", 1).await,
+        Err(AppError::Validation(_))
+    ));
+    service::add_comment(
+        app.pool(),
+        &dispatcher,
+        id,
+        "Клиент просил звонить после 18:00",
+        5,
+    )
+    .await
+    .unwrap();
+    let list = repo::comments(app.pool(), id).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].author, "Дмитрий Диспетчеров");
+    assert_eq!(list[0].body, "Клиент просил звонить после 18:00");
+}
