@@ -5,6 +5,7 @@ use crate::auth::permissions::Action;
 use crate::catalog::components::CatalogPage;
 use crate::orders::card::OrderCardPage;
 use crate::orders::components::{OrdersAllPage, OrdersMinePage, RequestsPage};
+use crate::orders::new_order::{DraftsPage, NewOrderPage};
 use crate::residents::components::ResidentProfilePage;
 use crate::ui::resident_shell::ResidentShell;
 use crate::ui::staff_shell::{use_staff, SectionPlaceholder, StaffProfilePage, StaffShell};
@@ -54,6 +55,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=StaffHome/>
                     <Route path=path!("orders") view=OrdersAllPage/>
                     <Route path=path!("orders/mine") view=OrdersMinePage/>
+                    <Route path=path!("orders/new") view=NewOrderPage/>
+                    <Route path=path!("orders/drafts") view=DraftsPage/>
                     <Route path=path!("orders/:id") view=OrderCardPage/>
                     <Route path=path!("finance") view=|| view! { <SectionPlaceholder title="Взаиморасчеты" action=Action::Finance/> }/>
                     <Route path=path!("admin") view=|| view! { <SectionPlaceholder title="Администрирование" action=Action::Administer/> }/>

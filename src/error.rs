@@ -24,6 +24,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     RateLimited(String),
+    /// A form with errors next to its fields: (field key, message).
+    #[error("Проверьте поля формы")]
+    Fields(Vec<(String, String)>),
     #[error("Внутренняя ошибка сервера. Попробуйте ещё раз позже")]
     Internal,
     #[error("Нет связи с сервером. Проверьте подключение и попробуйте ещё раз")]
@@ -52,7 +55,7 @@ impl AppError {
             AppError::Unauthorized => 401,
             AppError::Forbidden => 403,
             AppError::NotFound => 404,
-            AppError::Validation(_) | AppError::Rule(_) => 422,
+            AppError::Validation(_) | AppError::Rule(_) | AppError::Fields(_) => 422,
             AppError::Conflict(_) => 409,
             AppError::RateLimited(_) => 429,
             AppError::Internal | AppError::Transport => 500,

@@ -40,3 +40,343 @@ pub struct Answer {
     pub label: String,
     pub value: String,
 }
+
+/// What was typed into one field (multiple values for multiple choice).
+pub type RawValues = Vec<(String, String)>;
+
+/// Errors next to fields: (field key, message).
+pub type FieldErrors = Vec<(String, String)>;
+
+/// A checked form: answers with their labels, and the visit time if a date field has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckedForm {
+    pub answers: Vec<Answer>,
+    pub visit_at: Option<i64>,
+}
+
+/// How strictly to check: a draft may leave required fields empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strictness {
+    Draft,
+    Submit,
+}
+
+fn parse_datetime_local(s: &str, offset_minutes: i32) -> Option<i64> {
+    let (date, time) = s.trim().split_once('T')?;
+    let day = crate::time::parse_date_input(date, offset_minutes)?;
+    let (h, m) = time.split_once(':')?;
+    let h: i64 = h.parse().ok()?;
+    let m: i64 = m.get(..2).unwrap_or(m).parse().ok()?;
+    if !(0..24).contains(&h) || !(0..60).contains(&m) {
+        return None;
+    }
+    Some(day + h * 3600 + m * 60)
+}
+
+/// Checks typed values against a service's form. The same code runs in the browser (errors
+/// next to fields before sending) and on the server (the rule that holds).
+pub fn check_form(
+    fields: &[FormField],
+    values: &RawValues,
+    strictness: Strictness,
+    offset_minutes: i32,
+) -> Result<CheckedForm, FieldErrors> {
+    let mut answers = Vec::new();
+    let mut errors = FieldErrors::new();
+    let mut visit_at = None;
+    for f in fields {
+        let given: Vec<&str> = values
+            .iter()
+            .filter(|(k, _)| *k == f.key)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+            .collect();
+        let mut fail = |msg: String| errors.push((f.key.clone(), msg));
+        if f.kind == FieldKind::Photo {
+            // Photos arrive as uploads with the resident app; nothing to check here.
+            continue;
+        }
+        if given.is_empty() && f.kind != FieldKind::Checkbox {
+            if f.required && strictness == Strictness::Submit {
+                fail("Заполните это поле".into());
+            }
+            continue;
+        }
+        let first = given.first().copied().unwrap_or("");
+        let value = match f.kind {
+            FieldKind::Text | FieldKind::Multiline => {
+                let limit =
+                    f.max_length
+                        .unwrap_or(if f.kind == FieldKind::Text { 500 } else { 4000 })
+                        as usize;
+                if first.chars().count() > limit {
+                    fail(format!("Не длиннее {limit} символов"));
+                    continue;
+                }
+                first.to_owned()
+            }
+            FieldKind::Number => {
+                let digits: String = first.chars().filter(|c| !c.is_whitespace()).collect();
+                match digits.parse::<i64>() {
+                    Ok(n) if f.min.is_some_and(|min| n < min) => {
+                        fail(format!("Не меньше {}", f.min.unwrap_or_default()));
+                        continue;
+                    }
+                    Ok(n) if f.max.is_some_and(|max| n > max) => {
+                        fail(format!("Не больше {}", f.max.unwrap_or_default()));
+                        continue;
+                    }
+                    Ok(n) if n < 0 && f.min.is_none() => {
+                        fail("Введите положительное число".into());
+                        continue;
+                    }
+                    Ok(n) => n.to_string(),
+                    Err(_) => {
+                        fail("Введите целое число".into());
+                        continue;
+                    }
+                }
+            }
+            FieldKind::DateTime => match parse_datetime_local(first, offset_minutes) {
+                Some(ts) => {
+                    visit_at = visit_at.or(Some(ts));
+                    crate::time::format_datetime(ts, offset_minutes)
+                }
+                None => {
+                    fail("Укажите дату и время".into());
+                    continue;
+                }
+            },
+            FieldKind::Choice => {
+                if !f.choices.iter().any(|c| c == first) {
+                    fail("Выберите вариант из списка".into());
+                    continue;
+                }
+                first.to_owned()
+            }
+            FieldKind::MultiChoice => {
+                if let Some(bad) = given.iter().find(|v| !f.choices.iter().any(|c| c == *v)) {
+                    fail(format!("Нет такого варианта: {bad}"));
+                    continue;
+                }
+                // Keep the configured order of choices.
+                f.choices
+                    .iter()
+                    .filter(|c| given.contains(&c.as_str()))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+            FieldKind::Checkbox => {
+                let on = matches!(first, "on" | "true" | "1" | "Да");
+                if f.required && !on && strictness == Strictness::Submit {
+                    fail("Отметьте, чтобы продолжить".into());
+                    continue;
+                }
+                if on { "Да" } else { "Нет" }.to_owned()
+            }
+            FieldKind::Photo => continue,
+        };
+        answers.push(Answer {
+            key: f.key.clone(),
+            label: f.label.clone(),
+            value,
+        });
+    }
+    if errors.is_empty() {
+        Ok(CheckedForm { answers, visit_at })
+    } else {
+        Err(errors)
+    }
+}
+
+/// The typed values an answer list came from (to re-check a saved draft).
+pub fn values_of(answers: &[Answer], fields: &[FormField]) -> RawValues {
+    let mut out = RawValues::new();
+    for a in answers {
+        let kind = fields.iter().find(|f| f.key == a.key).map(|f| f.kind);
+        match kind {
+            Some(FieldKind::MultiChoice) => out.extend(
+                a.value
+                    .split(", ")
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (a.key.clone(), v.to_owned())),
+            ),
+            Some(FieldKind::DateTime) => out.push((a.key.clone(), to_datetime_local(&a.value))),
+            _ => out.push((a.key.clone(), a.value.clone())),
+        }
+    }
+    out
+}
+
+/// `27.11.2026 08:05` back to `2026-11-27T08:05` for a datetime-local input.
+pub fn to_datetime_local(shown: &str) -> String {
+    let Some((date, time)) = shown.split_once(' ') else {
+        return String::new();
+    };
+    let parts: Vec<&str> = date.split('.').collect();
+    match parts.as_slice() {
+        [d, m, y] => format!("{y}-{m}-{d}T{time}"),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(key: &str, kind: FieldKind, required: bool) -> FormField {
+        FormField {
+            key: key.into(),
+            label: key.to_uppercase(),
+            kind,
+            required,
+            choices: vec![],
+            min: None,
+            max: None,
+            max_length: None,
+        }
+    }
+
+    fn vals(pairs: &[(&str, &str)]) -> RawValues {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
+    }
+
+    #[test]
+    fn required_fields_are_required_only_on_submit() {
+        let fields = vec![field("model", FieldKind::Text, true)];
+        assert_eq!(
+            check_form(&fields, &vals(&[]), Strictness::Submit, 180),
+            Err(vec![("model".into(), "Заполните это поле".into())])
+        );
+        assert_eq!(
+            check_form(&fields, &vals(&[("model", "  ")]), Strictness::Draft, 180)
+                .unwrap()
+                .answers,
+            vec![]
+        );
+    }
+
+    #[test]
+    fn numbers_respect_limits() {
+        let mut f = field("count", FieldKind::Number, true);
+        f.min = Some(1);
+        f.max = Some(10);
+        let fields = vec![f];
+        assert_eq!(
+            check_form(&fields, &vals(&[("count", "3")]), Strictness::Submit, 180)
+                .unwrap()
+                .answers[0]
+                .value,
+            "3"
+        );
+        assert_eq!(
+            check_form(&fields, &vals(&[("count", "0")]), Strictness::Submit, 180).unwrap_err()[0]
+                .1,
+            "Не меньше 1"
+        );
+        assert_eq!(
+            check_form(&fields, &vals(&[("count", "11")]), Strictness::Submit, 180).unwrap_err()[0]
+                .1,
+            "Не больше 10"
+        );
+        assert_eq!(
+            check_form(&fields, &vals(&[("count", "три")]), Strictness::Submit, 180).unwrap_err()
+                [0]
+            .1,
+            "Введите целое число"
+        );
+    }
+
+    #[test]
+    fn choices_must_be_from_the_list_and_keep_their_order() {
+        let mut single = field("room", FieldKind::Choice, true);
+        single.choices = vec!["Кухня".into(), "Ванная".into()];
+        let mut multi = field("extras", FieldKind::MultiChoice, false);
+        multi.choices = vec!["Окна".into(), "Балкон".into(), "Духовка".into()];
+        let fields = vec![single, multi];
+        let ok = check_form(
+            &fields,
+            &vals(&[
+                ("room", "Ванная"),
+                ("extras", "Духовка"),
+                ("extras", "Окна"),
+            ]),
+            Strictness::Submit,
+            180,
+        )
+        .unwrap();
+        assert_eq!(ok.answers[0].value, "Ванная");
+        assert_eq!(ok.answers[1].value, "Окна, Духовка");
+        let err = check_form(
+            &fields,
+            &vals(&[("room", "Чердак")]),
+            Strictness::Submit,
+            180,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            vec![("room".into(), "Выберите вариант из списка".into())]
+        );
+    }
+
+    #[test]
+    fn date_time_gives_the_visit_time() {
+        let fields = vec![field("visit", FieldKind::DateTime, true)];
+        let ok = check_form(
+            &fields,
+            &vals(&[("visit", "2026-11-28T10:30")]),
+            Strictness::Submit,
+            180,
+        )
+        .unwrap();
+        assert_eq!(ok.answers[0].value, "28.11.2026 10:30");
+        assert_eq!(ok.visit_at, Some(1_795_851_000));
+        assert!(check_form(
+            &fields,
+            &vals(&[("visit", "завтра")]),
+            Strictness::Submit,
+            180
+        )
+        .is_err());
+        assert_eq!(to_datetime_local("28.11.2026 10:30"), "2026-11-28T10:30");
+    }
+
+    #[test]
+    fn checkbox_and_round_trip_of_a_saved_form() {
+        let mut multi = field("extras", FieldKind::MultiChoice, false);
+        multi.choices = vec!["Окна".into(), "Балкон".into()];
+        let fields = vec![
+            field("hook", FieldKind::Checkbox, false),
+            multi,
+            field("visit", FieldKind::DateTime, false),
+        ];
+        let first = check_form(
+            &fields,
+            &vals(&[
+                ("hook", "on"),
+                ("extras", "Балкон"),
+                ("extras", "Окна"),
+                ("visit", "2026-01-02T03:04"),
+            ]),
+            Strictness::Submit,
+            180,
+        )
+        .unwrap();
+        assert_eq!(first.answers[0].value, "Да");
+        let again = check_form(
+            &fields,
+            &values_of(&first.answers, &fields),
+            Strictness::Submit,
+            180,
+        )
+        .unwrap();
+        assert_eq!(again, first);
+        let unchecked = check_form(&fields, &vals(&[]), Strictness::Submit, 180).unwrap();
+        assert_eq!(unchecked.answers[0].value, "Нет");
+    }
+}

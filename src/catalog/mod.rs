@@ -3,5 +3,6 @@
 pub mod api;
 pub mod components;
 pub mod form;
+pub mod form_view;
 #[cfg(feature = "ssr")]
 pub mod repo;

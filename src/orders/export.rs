@@ -10,7 +10,7 @@ use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
-pub use ssr::download;
+pub use ssr::{download, write_xlsx};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportProgress {
@@ -180,7 +180,17 @@ mod ssr {
             .await?;
         let id = export_id.clone();
         tokio::spawn(async move {
-            let result = write_export(&state, &id, query).await;
+            let dir = state.config.data_dir.join("exports");
+            let file_name = format!("{id}.xlsx");
+            let result = write_xlsx(
+                &state.pool,
+                query,
+                &dir.join(&file_name),
+                state.config.utc_offset_minutes,
+                Some(&id),
+            )
+            .await
+            .map(|()| file_name);
             let (st, file) = match result {
                 Ok(file) => ("done", Some(file)),
                 Err(e) => {
@@ -293,18 +303,21 @@ mod ssr {
         Ok(())
     }
 
-    async fn write_export(
-        state: &AppState,
-        export_id: &str,
+    /// Writes every row the query matches to an .xlsx file, page by page (constant memory),
+    /// recording progress on the export's row when an id is given.
+    pub async fn write_xlsx(
+        pool: &SqlitePool,
         mut query: ListQuery,
-    ) -> AppResult<String> {
-        let dir = state.config.data_dir.join("exports");
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(AppError::internal)?;
-        let file_name = format!("{export_id}.xlsx");
-        let path = dir.join(&file_name);
-        let offset = state.config.utc_offset_minutes;
+        path: &std::path::Path,
+        offset: i32,
+        export_id: Option<&str>,
+    ) -> AppResult<()> {
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(AppError::internal)?;
+        }
+        query.limit = BATCH;
         let mut workbook = Workbook::new();
         let money = Format::new().set_num_format("#,##0.00\\ \"₽\"");
         let date = Format::new().set_num_format("dd.mm.yyyy hh:mm");
@@ -333,27 +346,29 @@ mod ssr {
         }
         let mut row = 1u32;
         loop {
-            let (rows, next) = repo::list_orders(&state.pool, &query).await?;
+            let (rows, next) = repo::list_orders(pool, &query).await?;
             for o in &rows {
                 write_row(ws, row, o, offset, &money, &date).map_err(AppError::internal)?;
                 row += 1;
             }
-            sqlx::query("update exports set done_rows = ? where export_id = ?")
-                .bind(i64::from(row - 1))
-                .bind(export_id)
-                .execute(&state.pool)
-                .await?;
+            if let Some(id) = export_id {
+                sqlx::query("update exports set done_rows = ? where export_id = ?")
+                    .bind(i64::from(row - 1))
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+            }
             match next {
                 Some(c) => query.after = Some(c),
                 None => break,
             }
         }
-        let path_clone = path.clone();
-        tokio::task::spawn_blocking(move || workbook.save(&path_clone))
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || workbook.save(&path))
             .await
             .map_err(AppError::internal)?
             .map_err(AppError::internal)?;
-        Ok(file_name)
+        Ok(())
     }
 
     /// `GET /staff/exports/{id}`: the finished file, only to the employee who asked for it.

@@ -46,6 +46,10 @@ fn StaffLayout(staff: StaffUser) -> impl IntoView {
                                 <A href="/staff/orders" exact=true>"Все"</A>
                             })}
                             <A href="/staff/orders/mine">"Назначенные мне"</A>
+                            {p.allows(Action::EditOrders).then(|| view! {
+                                <A href="/staff/orders/new">"Новый заказ"</A>
+                                <A href="/staff/orders/drafts">"Черновики"</A>
+                            })}
                         </div>
                     })}
                     {p.allows(Action::Finance).then(|| view! {

@@ -1,0 +1,243 @@
+//! Orders list and export speed on a large database.
+//!
+//!     cargo bench --features ssr --bench orders_list
+//!
+//! Uses `SUZ_BENCH_DB` (default `target/bench/orders.db`), generating `SUZ_BENCH_ORDERS`
+//! orders (default 1,000,000) into it first when it holds fewer. Prints p50/p99/max per
+//! query shape, through the application's repository (query + names of the page) and as
+//! the bare SQL on the same file, then the time and memory of a ~100,000-row export.
+
+use std::time::{Duration, Instant};
+use suz::orders::filter::{Cursor, OrderFilter, SortKey};
+use suz::orders::repo::{self, ListQuery};
+use suz::orders::status::OrderStatus;
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn report(name: &str, mut times: Vec<Duration>) {
+    times.sort();
+    println!(
+        "{name:<58} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        percentile(&times, 1.0)
+    );
+}
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run());
+}
+
+async fn run() {
+    tracing_subscriber::fmt().with_env_filter("warn").init();
+    let path = std::env::var("SUZ_BENCH_DB").unwrap_or_else(|_| "target/bench/orders.db".into());
+    let want: u64 = std::env::var("SUZ_BENCH_ORDERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    std::fs::create_dir_all(std::path::Path::new(&path).parent().expect("a folder"))
+        .expect("bench folder");
+    let pool = suz::server::db::connect(&format!("sqlite://{path}"))
+        .await
+        .expect("database");
+    suz::demo::seed(&pool).await.expect("demo catalog");
+    let have: i64 = sqlx::query_scalar("select count(*) from orders")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    if (have as u64) < want {
+        let started = Instant::now();
+        suz::orders::generate::generate_orders(&pool, want - have as u64, 7)
+            .await
+            .expect("generate");
+        println!(
+            "generated {} orders in {:.1} s",
+            want - have as u64,
+            started.elapsed().as_secs_f64()
+        );
+        sqlx::query("analyze")
+            .execute(&pool)
+            .await
+            .expect("analyze");
+    }
+    let total: i64 = sqlx::query_scalar("select count(*) from orders")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    println!("database {path}: {total} orders\n");
+
+    let words = [
+        "иванов",
+        "смирнова",
+        "ленина",
+        "уборка",
+        "замена",
+        "семенов",
+        "садовая",
+        "мира",
+        "петрова",
+        "розетки",
+    ];
+    let pairs = [
+        "иванов ленина",
+        "смирнова мира",
+        "уборка садовая",
+        "замена гагарина",
+        "петров пушкина",
+    ];
+    let q = |text: &str, status: Option<OrderStatus>, sort: SortKey| ListQuery {
+        filter: OrderFilter {
+            q: text.into(),
+            status,
+            sort,
+            ..Default::default()
+        },
+        after: None,
+        only_assignee: None,
+        limit: 50,
+        utc_offset_minutes: 180,
+    };
+    type Shape = (&'static str, Box<dyn Fn(usize) -> ListQuery>);
+    let shapes: Vec<Shape> = vec![
+        (
+            "one word + status, newest first",
+            Box::new(move |i| {
+                q(
+                    words[i % words.len()],
+                    Some(OrderStatus::InProgress),
+                    SortKey::Number,
+                )
+            }),
+        ),
+        (
+            "two words + status, newest first",
+            Box::new(move |i| {
+                q(
+                    pairs[i % pairs.len()],
+                    Some(OrderStatus::Done),
+                    SortKey::Number,
+                )
+            }),
+        ),
+        (
+            "one word + status, sorted by total",
+            Box::new(move |i| {
+                q(
+                    words[i % words.len()],
+                    Some(OrderStatus::Done),
+                    SortKey::Total,
+                )
+            }),
+        ),
+        (
+            "no search + status, sorted by updated",
+            Box::new(move |_| q("", Some(OrderStatus::Waiting), SortKey::Updated)),
+        ),
+        (
+            "no search, newest first, page 200 (keyset)",
+            Box::new(move |_| {
+                let mut lq = q("", None, SortKey::Number);
+                lq.after = Some(Cursor {
+                    value: 0,
+                    order_id: total - 200 * 50,
+                });
+                lq
+            }),
+        ),
+        (
+            "one word, page 20 (keyset)",
+            Box::new(move |i| {
+                let mut lq = q(words[i % words.len()], None, SortKey::Number);
+                lq.after = Some(Cursor {
+                    value: 0,
+                    order_id: total - 20 * 2000,
+                });
+                lq
+            }),
+        ),
+    ];
+    let runs = 300;
+    for (name, make) in &shapes {
+        // Warm the cache once.
+        let _ = repo::list_orders(&pool, &make(0)).await.expect("list");
+        let mut app = Vec::with_capacity(runs);
+        let mut raw = Vec::with_capacity(runs);
+        for i in 0..runs {
+            let lq = make(i);
+            let t = Instant::now();
+            let (rows, _) = repo::list_orders(&pool, &lq).await.expect("list");
+            app.push(t.elapsed());
+            std::hint::black_box(rows);
+            let t = Instant::now();
+            let rows = repo::build_list_query(&lq, "o.order_id")
+                .build()
+                .fetch_all(&pool)
+                .await
+                .expect("raw");
+            raw.push(t.elapsed());
+            std::hint::black_box(rows);
+        }
+        report(&format!("{name} [app]"), app);
+        report(&format!("{name} [raw SQL]"), raw);
+    }
+
+    // Export: the filter is chosen to match about 100,000 rows.
+    let entity: i64 = sqlx::query_scalar("select legal_entity_id from legal_entities where kind = 'partner' order by legal_entity_id limit 1")
+        .fetch_one(&pool)
+        .await
+        .expect("entity");
+    let lq = ListQuery {
+        filter: OrderFilter {
+            legal_entity_id: Some(entity),
+            status: Some(OrderStatus::Done),
+            ..Default::default()
+        },
+        after: None,
+        only_assignee: None,
+        limit: 2000,
+        utc_offset_minutes: 180,
+    };
+    let rows: i64 = repo::build_count_query(&lq)
+        .build_query_scalar()
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    let out = std::path::PathBuf::from(&path).with_extension("export.xlsx");
+    let rss_before = rss_kib("VmRSS:");
+    let t = Instant::now();
+    suz::orders::export::write_xlsx(&pool, lq, &out, 180, None)
+        .await
+        .expect("export");
+    let elapsed = t.elapsed();
+    let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "\nexport of {rows} rows: {:.2} s, file {:.1} MB, RSS {} MB before, {} MB after, peak {} MB",
+        elapsed.as_secs_f64(),
+        size as f64 / 1e6,
+        rss_before / 1024,
+        rss_kib("VmRSS:") / 1024,
+        rss_kib("VmHWM:") / 1024
+    );
+}
