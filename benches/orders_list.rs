@@ -178,7 +178,7 @@ async fn run() {
             }),
         ),
     ];
-    let runs = 300;
+    let runs = 100;
     for (name, make) in &shapes {
         // Warm the cache once.
         let _ = repo::list_orders(&pool, &make(0)).await.expect("list");

@@ -138,7 +138,10 @@ async fn deactivated_staff_cannot_sign_in_and_lose_their_sessions() {
         .unwrap();
     let r =
         service::staff_sign_in(app.pool(), "viewer@demo.ru", DEMO_PASSWORD, "1.1.1.1", NOW).await;
-    assert!(matches!(r, Err(AppError::Rule(m)) if m.contains("отключена")));
+    assert_eq!(
+        r.unwrap_err(),
+        AppError::validation("Неверный e-mail или пароль")
+    );
     assert_eq!(
         repo::session_viewer(app.pool(), &service::sha256_hex(&token), NOW)
             .await
@@ -329,4 +332,85 @@ async fn demo_seed_is_idempotent_and_complete() {
         .await
         .unwrap();
     assert_eq!(statuses, 4);
+}
+
+#[tokio::test]
+async fn parallel_password_guesses_cannot_outrun_the_limit() {
+    let app = common::spawn().await;
+    let pool = app.pool().clone();
+    let guesses = (0..12).map(|i| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            service::staff_sign_in(
+                &pool,
+                "admin@demo.ru",
+                &format!("guess{i}"),
+                &format!("10.1.1.{i}"),
+                NOW,
+            )
+            .await
+        })
+    });
+    let mut checked = 0;
+    for g in guesses {
+        match g.await.unwrap() {
+            Err(AppError::Validation(_)) => checked += 1,
+            Err(AppError::RateLimited(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        checked,
+        rate_limit::PASSWORD_PER_ACCOUNT.max,
+        "only the allowed number of guesses is checked"
+    );
+}
+
+#[tokio::test]
+async fn parallel_code_guesses_cannot_exceed_the_code_attempts() {
+    let app = common::spawn().await;
+    service::request_code(
+        app.pool(),
+        app.state.sms.as_ref(),
+        "+79000000010",
+        "1.1.1.1",
+        NOW,
+    )
+    .await
+    .unwrap();
+    let code = app.last_code("+79000000010").await;
+    let pool = app.pool().clone();
+    let guesses = (0..9).map(|i| {
+        let pool = pool.clone();
+        let wrong = if code == format!("{i:06}") {
+            "999999".to_owned()
+        } else {
+            format!("{i:06}")
+        };
+        tokio::spawn(async move {
+            service::verify_code(
+                &pool,
+                "+79000000010",
+                &wrong,
+                &format!("10.2.2.{i}"),
+                NOW + 1,
+            )
+            .await
+        })
+    });
+    for g in guesses {
+        assert!(g.await.unwrap().is_err());
+    }
+    let attempts: i64 =
+        sqlx::query_scalar("select attempts from login_codes where phone = '+79000000010'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(attempts, service::CODE_MAX_ATTEMPTS);
+    // The code is spent: even the right one no longer signs in.
+    assert!(
+        service::verify_code(app.pool(), "+79000000010", &code, "1.1.1.1", NOW + 2)
+            .await
+            .is_err()
+    );
 }

@@ -36,32 +36,50 @@ pub const CODE_REQUEST_PER_IP: Limit = Limit {
     window_secs: 60 * 60,
 };
 
-/// Refuses with a Russian message when `key` has used up `limit`.
-pub async fn check(pool: &SqlitePool, key: &str, limit: Limit, now: i64) -> AppResult<()> {
-    let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
-        "select count(*), min(at) from auth_attempts where attempt_key = ? and at > ?",
-    )
-    .bind(key)
-    .bind(now - limit.window_secs)
-    .fetch_one(pool)
-    .await?;
-    if count >= limit.max {
-        let retry_at = oldest.unwrap_or(now) + limit.window_secs;
-        let minutes = ((retry_at - now).max(1) + 59) / 60;
-        return Err(AppError::RateLimited(format!(
-            "Слишком много попыток. Попробуйте через {minutes} мин."
-        )));
+/// Checks every limit and, when all allow it, counts one event under each key — in one
+/// write transaction, so parallel requests cannot all pass the check before any counts.
+/// Returns the ids of the events counted (see `forget`).
+pub async fn hit(pool: &SqlitePool, keys: &[(&str, Limit)], now: i64) -> AppResult<Vec<i64>> {
+    let mut tx = crate::server::db::write_tx(pool).await?;
+    for (key, limit) in keys {
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "select count(*), min(at) from auth_attempts where attempt_key = ? and at > ?",
+        )
+        .bind(key)
+        .bind(now - limit.window_secs)
+        .fetch_one(&mut *tx)
+        .await?;
+        if count >= limit.max {
+            let retry_at = oldest.unwrap_or(now) + limit.window_secs;
+            let minutes = ((retry_at - now).max(1) + 59) / 60;
+            return Err(AppError::RateLimited(format!(
+                "Слишком много попыток. Попробуйте через {minutes} мин."
+            )));
+        }
     }
-    Ok(())
-}
-
-/// Counts one event under `key`.
-pub async fn record(pool: &SqlitePool, key: &str, now: i64) -> AppResult<()> {
-    sqlx::query("insert into auth_attempts (attempt_key, at) values (?, ?)")
+    let mut ids = Vec::with_capacity(keys.len());
+    for (key, _) in keys {
+        let id: i64 = sqlx::query_scalar(
+            "insert into auth_attempts (attempt_key, at) values (?, ?) returning auth_attempt_id",
+        )
         .bind(key)
         .bind(now)
-        .execute(pool)
+        .fetch_one(&mut *tx)
         .await?;
+        ids.push(id);
+    }
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// Uncounts events counted by `hit` (a sign-in that succeeded is no failed attempt).
+pub async fn forget(pool: &SqlitePool, ids: &[i64]) -> AppResult<()> {
+    for id in ids {
+        sqlx::query("delete from auth_attempts where auth_attempt_id = ?")
+            .bind(id)
+            .execute(pool)
+            .await?;
+    }
     Ok(())
 }
 

@@ -221,12 +221,16 @@ pub async fn insert_code(
     Ok(())
 }
 
-pub async fn count_code_attempt(pool: &SqlitePool, login_code_id: i64) -> AppResult<()> {
-    sqlx::query("update login_codes set attempts = attempts + 1 where login_code_id = ?")
-        .bind(login_code_id)
-        .execute(pool)
-        .await?;
-    Ok(())
+/// Takes one attempt of a code; false when none are left.
+pub async fn take_code_attempt(pool: &SqlitePool, login_code_id: i64, max: i64) -> AppResult<bool> {
+    let done = sqlx::query(
+        "update login_codes set attempts = attempts + 1 where login_code_id = ? and attempts < ?",
+    )
+    .bind(login_code_id)
+    .bind(max)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Marks a code used; false when another request used it first.

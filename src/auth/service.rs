@@ -1,7 +1,7 @@
 //! Sign-in use cases: staff password, resident one-time code, sessions.
 
 use super::model::{parse_code, Email, Phone, ResidentUser, StaffUser};
-use super::rate_limit::{self, Limit};
+use super::rate_limit;
 use super::repo;
 use super::sms::SmsSender;
 use crate::error::{AppError, AppResult};
@@ -92,20 +92,6 @@ pub async fn open_session(
     Ok(token)
 }
 
-async fn check_limits(pool: &SqlitePool, keys: &[(&str, Limit)], now: i64) -> AppResult<()> {
-    for (key, limit) in keys {
-        rate_limit::check(pool, key, *limit, now).await?;
-    }
-    Ok(())
-}
-
-async fn record_all(pool: &SqlitePool, keys: &[(&str, Limit)], now: i64) -> AppResult<()> {
-    for (key, _) in keys {
-        rate_limit::record(pool, key, now).await?;
-    }
-    Ok(())
-}
-
 /// Staff sign-in by e-mail and password. Returns the staff member and a new session token.
 pub async fn staff_sign_in(
     pool: &SqlitePool,
@@ -124,8 +110,8 @@ pub async fn staff_sign_in(
         (account_key.as_str(), rate_limit::PASSWORD_PER_ACCOUNT),
         (ip_key.as_str(), rate_limit::PASSWORD_PER_IP),
     ];
-    check_limits(pool, &keys, now).await?;
-
+    // Counted before checking, so parallel guesses cannot outrun the limit.
+    let counted = rate_limit::hit(pool, &keys, now).await?;
     let creds = repo::staff_credentials(pool, email.as_str()).await?;
     let hash = creds
         .as_ref()
@@ -133,17 +119,11 @@ pub async fn staff_sign_in(
         .unwrap_or_else(dummy_hash);
     let password_ok = verify_password(password.to_owned(), hash).await?;
     let creds = match creds {
-        Some(c) if password_ok => c,
-        _ => {
-            record_all(pool, &keys, now).await?;
-            return Err(AppError::validation("Неверный e-mail или пароль"));
-        }
+        // A disabled account gets the same answer: no way to confirm its password.
+        Some(c) if password_ok && c.active => c,
+        _ => return Err(AppError::validation("Неверный e-mail или пароль")),
     };
-    if !creds.active {
-        return Err(AppError::rule(
-            "Учётная запись отключена. Обратитесь к администратору",
-        ));
-    }
+    rate_limit::forget(pool, &counted).await?;
     rate_limit::clear(pool, &account_key).await?;
     let staff = repo::staff_by_id(pool, creds.staff_id)
         .await?
@@ -179,10 +159,18 @@ pub async fn request_code(
         (phone_key.as_str(), rate_limit::CODE_REQUEST_PER_PHONE),
         (ip_key.as_str(), rate_limit::CODE_REQUEST_PER_IP),
     ];
-    check_limits(pool, &keys, now).await?;
+    if let Some(last) = repo::latest_code(pool, phone.as_str()).await? {
+        let wait = last.created_at + CODE_RESEND_SECS - now;
+        if wait > 0 {
+            return Err(AppError::RateLimited(format!(
+                "Новый код можно запросить через {wait} с"
+            )));
+        }
+    }
+    // Every request counts, whatever the number turns out to be.
+    rate_limit::hit(pool, &keys, now).await?;
     match repo::active_resident_by_phone(pool, phone.as_str()).await? {
         None => {
-            record_all(pool, &keys, now).await?;
             return Err(AppError::validation(
                 "Этот номер не зарегистрирован. Обратитесь в управляющую компанию",
             ));
@@ -194,14 +182,6 @@ pub async fn request_code(
         }
         Some((_, false)) => {}
     }
-    if let Some(last) = repo::latest_code(pool, phone.as_str()).await? {
-        let wait = last.created_at + CODE_RESEND_SECS - now;
-        if wait > 0 {
-            return Err(AppError::RateLimited(format!(
-                "Новый код можно запросить через {wait} с"
-            )));
-        }
-    }
     let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
     repo::insert_code(
         pool,
@@ -211,7 +191,6 @@ pub async fn request_code(
         now + CODE_TTL_SECS,
     )
     .await?;
-    record_all(pool, &keys, now).await?;
     sms.send(
         phone.as_str(),
         &format!("Код для входа: {code}. Никому не сообщайте его."),
@@ -239,7 +218,7 @@ pub async fn verify_code(
         (phone_key.as_str(), rate_limit::CODE_CHECK_PER_PHONE),
         (ip_key.as_str(), rate_limit::CODE_CHECK_PER_IP),
     ];
-    check_limits(pool, &keys, now).await?;
+    let counted = rate_limit::hit(pool, &keys, now).await?;
     let Some(stored) = repo::latest_code(pool, phone.as_str()).await? else {
         return Err(AppError::validation("Сначала запросите код"));
     };
@@ -248,14 +227,14 @@ pub async fn verify_code(
             "Срок действия кода истёк. Запросите новый код",
         ));
     }
-    if stored.attempts >= CODE_MAX_ATTEMPTS {
+    // Each check takes one of the code's attempts atomically before comparing, so
+    // parallel guesses cannot exceed them.
+    if !repo::take_code_attempt(pool, stored.login_code_id, CODE_MAX_ATTEMPTS).await? {
         return Err(AppError::validation(
             "Слишком много неверных попыток. Запросите новый код",
         ));
     }
     if stored.code_hash != code_hash(&phone, &code) {
-        repo::count_code_attempt(pool, stored.login_code_id).await?;
-        record_all(pool, &keys, now).await?;
         return Err(AppError::validation("Неверный код"));
     }
     if !repo::use_code(pool, stored.login_code_id, now).await? {
@@ -271,6 +250,7 @@ pub async fn verify_code(
             "Доступ заблокирован. Обратитесь в управляющую компанию",
         ));
     }
+    rate_limit::forget(pool, &counted).await?;
     rate_limit::clear(pool, &phone_key).await?;
     let resident = repo::resident_by_id(pool, resident_id)
         .await?

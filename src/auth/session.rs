@@ -55,7 +55,8 @@ fn client_ip(req: &Request, trust_forwarded_for: bool) -> String {
             .headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            // The proxy appends the address it saw; earlier entries come from the client.
+            .and_then(|v| v.rsplit(',').next())
         {
             return first.trim().to_owned();
         }

@@ -63,8 +63,13 @@ pub async fn list_orders(
 /// Choices for the list's filters.
 #[server(prefix = "/api", endpoint = "order_filter_options")]
 pub async fn order_filter_options() -> Result<FilterOptions, AppError> {
-    require_staff(Action::ViewAssignedOrders)?;
-    repo::filter_options(&app_state()?.pool, None).await
+    let staff = require_staff(Action::ViewAssignedOrders)?;
+    let mut options = repo::filter_options(&app_state()?.pool, None).await?;
+    // «Назначенные мне» has no assignee filter, so it gets no staff list.
+    if !staff.permissions.allows(Action::ViewAllOrders) {
+        options.staff.clear();
+    }
+    Ok(options)
 }
 
 /// The order card.

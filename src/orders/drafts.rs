@@ -142,20 +142,16 @@ pub mod ssr {
                 "Введите хотя бы 2 символа телефона или ФИО",
             ));
         }
-        let digits: String = query.chars().filter(char::is_ascii_digit).collect();
-        let rows: Vec<(i64, String, String)> = if digits.len() >= 3
-            && digits.len() * 2 >= query.len()
+        // A phone is matched only when typed in full: digits never list other people's numbers.
+        let rows: Vec<(i64, String, String)> = if let Ok(phone) =
+            crate::auth::model::Phone::parse(query)
         {
-            let national =
-                if digits.len() == 11 && (digits.starts_with('7') || digits.starts_with('8')) {
-                    &digits[1..]
-                } else {
-                    &digits[..]
-                };
-            sqlx::query_as("select resident_id, full_name, phone from residents where phone like ? and blocked = 0 order by full_name limit 20")
-                .bind(format!("%{national}%"))
-                .fetch_all(pool)
-                .await?
+            sqlx::query_as(
+                "select resident_id, full_name, phone from residents where phone = ? and blocked = 0",
+            )
+            .bind(phone.as_str().to_owned())
+            .fetch_all(pool)
+            .await?
         } else {
             // Names are matched case-insensitively and with «ё» as «е» in Rust: SQLite folds ASCII only.
             let needle = crate::search::normalize(query);
@@ -173,7 +169,7 @@ pub mod ssr {
             out.push(ResidentChoice {
                 resident_id,
                 full_name,
-                phone,
+                phone: crate::orders::rules::mask_phone(&phone),
                 premises: premises_of(pool, resident_id).await?,
             });
         }
@@ -258,7 +254,9 @@ pub mod ssr {
                         .await?;
                 match row {
                     Some((true, author)) if may_touch(staff, author) => {}
-                    Some((false, _)) => return Err(AppError::rule("Этот заказ уже оформлен")),
+                    Some((false, author)) if may_touch(staff, author) => {
+                        return Err(AppError::rule("Этот заказ уже оформлен"))
+                    }
                     _ => return Err(AppError::NotFound),
                 }
                 sqlx::query(
@@ -351,7 +349,7 @@ pub mod ssr {
             resident: ResidentChoice {
                 resident_id,
                 full_name,
-                phone,
+                phone: crate::orders::rules::mask_phone(&phone),
                 premises: premises_of(pool, resident_id).await?,
             },
             premises_id,

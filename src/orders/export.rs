@@ -52,7 +52,8 @@ pub async fn start_export(
 
 #[server(prefix = "/api", endpoint = "export_progress")]
 pub async fn poll_export(export_id: String) -> Result<ExportProgress, AppError> {
-    let staff = crate::auth::session::require_any_staff()?;
+    use crate::auth::permissions::Action;
+    let staff = crate::auth::session::require_staff(Action::ViewAssignedOrders)?;
     ssr::progress(
         &crate::server::state::app_state()?.pool,
         staff.staff_id,
@@ -161,6 +162,15 @@ mod ssr {
         filter: OrderFilter,
         only_assignee: Option<i64>,
     ) -> AppResult<ExportProgress> {
+        let running: i64 = sqlx::query_scalar(
+            "select count(*) from exports where staff_id = ? and state = 'running'",
+        )
+        .bind(staff_id)
+        .fetch_one(&state.pool)
+        .await?;
+        if running > 0 {
+            return Err(AppError::rule("Дождитесь окончания предыдущей выгрузки"));
+        }
         let export_id = uuid::Uuid::new_v4().simple().to_string();
         let now = crate::time::now();
         let query = ListQuery {
@@ -380,6 +390,13 @@ mod ssr {
         let Some(Viewer::Staff(staff)) = viewer.0 else {
             return (StatusCode::UNAUTHORIZED, AppError::Unauthorized.to_string()).into_response();
         };
+        // The role may have lost the orders section since the export was made.
+        if !staff
+            .permissions
+            .allows(crate::auth::permissions::Action::ViewAssignedOrders)
+        {
+            return (StatusCode::FORBIDDEN, AppError::Forbidden.to_string()).into_response();
+        }
         let row: Option<(Option<String>, i64)> =
             match sqlx::query_as("select file_name, created_at from exports where export_id = ? and staff_id = ? and state = 'done'")
                 .bind(&export_id)

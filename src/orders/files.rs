@@ -155,103 +155,112 @@ mod ssr {
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(AppError::internal)?;
-        // Each file is written to disk first; rows are inserted only when all arrived whole.
-        let mut stored: Vec<(String, &'static str, i64, String)> = Vec::new();
-        let mut failure = None;
-        while let Some(mut field) = multipart
-            .next_field()
-            .await
-            .map_err(|_| AppError::validation("Файл не загрузился целиком. Попробуйте ещё раз"))?
-        {
-            let Some(raw_name) = field.file_name().map(str::to_owned) else {
-                continue;
-            };
-            let name = clean_file_name(&raw_name);
-            if name.is_empty() {
-                continue;
-            }
-            if stored.len() >= MAX_FILES {
-                failure = Some(AppError::validation(format!(
-                    "Не больше {MAX_FILES} файлов за раз"
-                )));
-                break;
-            }
-            let Some(content_type) = content_type_for(&name) else {
-                failure = Some(AppError::validation(format!(
-                    "Файл «{name}»: такой тип файлов не принимается"
-                )));
-                break;
-            };
-            let ext = name
-                .rsplit_once('.')
-                .map(|(_, e)| e.to_ascii_lowercase())
-                .unwrap_or_default();
-            let stored_name = format!("{}.{ext}", uuid::Uuid::new_v4());
-            let path = dir.join(&stored_name);
-            let mut file = tokio::fs::File::create(&path)
+        // Files go to disk first; rows are inserted only when all arrived whole. Whatever
+        // fails on the way, nothing written stays behind.
+        let mut written: Vec<std::path::PathBuf> = Vec::new();
+        let outcome: Result<(), AppError> = async {
+            // Each file is written to disk first; rows are inserted only when all arrived whole.
+            let mut stored: Vec<(String, &'static str, i64, String)> = Vec::new();
+            let mut failure = None;
+            while let Some(mut field) = multipart
+                .next_field()
                 .await
-                .map_err(AppError::internal)?;
-            let mut size = 0usize;
-            let mut too_big = false;
-            while let Some(chunk) = field.chunk().await.map_err(|_| {
-                AppError::validation("Файл не загрузился целиком. Попробуйте ещё раз")
-            })? {
-                size += chunk.len();
-                if size > MAX_FILE_BYTES {
-                    too_big = true;
+                .map_err(|_| AppError::validation("Файл не загрузился целиком. Попробуйте ещё раз"))?
+            {
+                let Some(raw_name) = field.file_name().map(str::to_owned) else {
+                    continue;
+                };
+                let name = clean_file_name(&raw_name);
+                if name.is_empty() {
+                    continue;
+                }
+                if stored.len() >= MAX_FILES {
+                    failure = Some(AppError::validation(format!(
+                        "Не больше {MAX_FILES} файлов за раз"
+                    )));
                     break;
                 }
-                file.write_all(&chunk).await.map_err(AppError::internal)?;
+                let Some(content_type) = content_type_for(&name) else {
+                    failure = Some(AppError::validation(format!(
+                        "Файл «{name}»: такой тип файлов не принимается"
+                    )));
+                    break;
+                };
+                let ext = name
+                    .rsplit_once('.')
+                    .map(|(_, e)| e.to_ascii_lowercase())
+                    .unwrap_or_default();
+                let stored_name = format!("{}.{ext}", uuid::Uuid::new_v4());
+                let path = dir.join(&stored_name);
+                let mut file = tokio::fs::File::create(&path)
+                    .await
+                    .map_err(AppError::internal)?;
+                written.push(path.clone());
+                let mut size = 0usize;
+                let mut too_big = false;
+                while let Some(chunk) = field.chunk().await.map_err(|_| {
+                    AppError::validation("Файл не загрузился целиком. Попробуйте ещё раз")
+                })? {
+                    size += chunk.len();
+                    if size > MAX_FILE_BYTES {
+                        too_big = true;
+                        break;
+                    }
+                    file.write_all(&chunk).await.map_err(AppError::internal)?;
+                }
+                file.flush().await.map_err(AppError::internal)?;
+                if too_big {
+                    failure = Some(AppError::validation(format!("Файл «{name}» больше 20 МБ")));
+                    break;
+                }
+                stored.push((name, content_type, size as i64, stored_name));
             }
-            file.flush().await.map_err(AppError::internal)?;
-            if too_big {
-                let _ = tokio::fs::remove_file(&path).await;
-                failure = Some(AppError::validation(format!("Файл «{name}» больше 20 МБ")));
-                break;
+            if let Some(e) = failure {
+                return Err(e);
             }
-            stored.push((name, content_type, size as i64, stored_name));
-        }
-        if let Some(e) = failure {
-            for (_, _, _, stored_name) in &stored {
-                let _ = tokio::fs::remove_file(dir.join(stored_name)).await;
+            if stored.is_empty() {
+                return Err(AppError::validation("Выберите файлы"));
             }
-            return Err(e);
-        }
-        if stored.is_empty() {
-            return Err(AppError::validation("Выберите файлы"));
-        }
-        let now = crate::time::now();
-        let mut tx = crate::server::db::write_tx(&state.pool).await?;
-        super::super::service::editable_order(&mut tx, &staff, order_id).await?;
-        for (name, content_type, size, stored_name) in &stored {
-            sqlx::query(
-                "insert into attachments (order_id, staff_id, file_name, content_type, size_bytes, stored_name, created_at) \
-                 values (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(order_id)
-            .bind(staff.staff_id)
-            .bind(name)
-            .bind(content_type)
-            .bind(size)
-            .bind(stored_name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("insert into order_history (order_id, at, staff_id, kind, comment) values (?, ?, ?, 'Прикреплён файл', ?)")
+            let now = crate::time::now();
+            let mut tx = crate::server::db::write_tx(&state.pool).await?;
+            super::super::service::editable_order(&mut tx, &staff, order_id).await?;
+            for (name, content_type, size, stored_name) in &stored {
+                sqlx::query(
+                    "insert into attachments (order_id, staff_id, file_name, content_type, size_bytes, stored_name, created_at) \
+                     values (?, ?, ?, ?, ?, ?, ?)",
+                )
                 .bind(order_id)
-                .bind(now)
                 .bind(staff.staff_id)
                 .bind(name)
+                .bind(content_type)
+                .bind(size)
+                .bind(stored_name)
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query("insert into order_history (order_id, at, staff_id, kind, comment) values (?, ?, ?, 'Прикреплён файл', ?)")
+                    .bind(order_id)
+                    .bind(now)
+                    .bind(staff.staff_id)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("update orders set updated_at = ? where order_id = ?")
+                .bind(now)
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
         }
-        sqlx::query("update orders set updated_at = ? where order_id = ?")
-            .bind(now)
-            .bind(order_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        .await;
+        if outcome.is_err() {
+            for path in &written {
+                let _ = tokio::fs::remove_file(path).await;
+            }
+        }
+        outcome
     }
 
     #[derive(serde::Deserialize)]

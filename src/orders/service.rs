@@ -58,14 +58,16 @@ pub async fn editable_order(
     order_id: i64,
 ) -> AppResult<OrderAccess> {
     let a = visible_order(conn, staff, order_id).await?;
-    if staff
+    if !staff
         .permissions
         .can_edit_order(staff.staff_id, a.assignee_id)
     {
-        Ok(a)
-    } else {
-        Err(AppError::Forbidden)
+        return Err(AppError::Forbidden);
     }
+    if a.is_draft {
+        return Err(AppError::rule("Сначала оформите черновик как заказ"));
+    }
+    Ok(a)
 }
 
 /// Invoices and attachments as the status rules see them.
@@ -183,9 +185,6 @@ pub async fn change_state(
     }
     let mut tx = write_tx(pool).await?;
     let current = editable_order(&mut tx, staff, change.order_id).await?;
-    if current.is_draft {
-        return Err(AppError::rule("Сначала оформите черновик как заказ"));
-    }
     if current.version != change.version {
         return Err(AppError::Conflict(CONFLICT_MESSAGE.into()));
     }

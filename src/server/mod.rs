@@ -48,6 +48,11 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
             .await
             .map_err(|e| format!("demo data: {e}"))?;
     }
+    // Exports cut off by a restart are not coming back.
+    sqlx::query("update exports set state = 'failed' where state = 'running'")
+        .execute(&pool)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
     Ok(AppState {
         leptos_options: leptos_options(&config),
         config: Arc::new(config),
