@@ -13,6 +13,7 @@ pub mod residents;
 pub mod search;
 pub mod time;
 pub mod ui;
+pub mod url;
 
 #[cfg(feature = "ssr")]
 pub mod demo;

@@ -144,7 +144,7 @@ pub async fn session_middleware(
             (Audience::Staff, _) => {
                 return Redirect::to(&format!(
                     "/staff/login?next={}",
-                    encode_component(&next_param)
+                    crate::url::encode(&next_param)
                 ))
                 .into_response()
             }
@@ -161,20 +161,6 @@ pub async fn session_middleware(
     req.extensions_mut().insert(CurrentViewer(viewer));
     req.extensions_mut().insert(SessionToken(token));
     next.run(req).await
-}
-
-/// Percent-encodes a value for a query string.
-pub fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 fn request_parts() -> AppResult<http::request::Parts> {
@@ -287,13 +273,5 @@ mod tests {
             .to_str()
             .unwrap()
             .contains("Secure"));
-    }
-
-    #[test]
-    fn encodes_next_parameter() {
-        assert_eq!(
-            encode_component("/staff/orders?q=Иван"),
-            "/staff/orders%3Fq%3D%D0%98%D0%B2%D0%B0%D0%BD"
-        );
     }
 }

@@ -73,19 +73,44 @@ pub async fn delete_attachment(attachment_id: i64) -> Result<(), AppError> {
         .bind(attachment_id)
         .execute(&mut *tx)
         .await?;
+    record_file_event(
+        &mut tx,
+        order_id,
+        staff.staff_id,
+        "Удалён файл",
+        &file_name,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Writes a file event into «История» and marks the order as updated.
+#[cfg(feature = "ssr")]
+async fn record_file_event(
+    conn: &mut sqlx::SqliteConnection,
+    order_id: i64,
+    staff_id: i64,
+    what: &str,
+    file_name: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "insert into order_history (order_id, at, staff_id, kind, comment) values (?, ?, ?, ?, ?)",
+    )
+    .bind(order_id)
+    .bind(now)
+    .bind(staff_id)
+    .bind(what)
+    .bind(file_name)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("update orders set updated_at = ? where order_id = ?")
         .bind(now)
         .bind(order_id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-    sqlx::query("insert into order_history (order_id, at, staff_id, kind, comment) values (?, ?, ?, 'Удалён файл', ?)")
-        .bind(order_id)
-        .bind(now)
-        .bind(staff.staff_id)
-        .bind(&file_name)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -94,8 +119,9 @@ mod ssr {
     use super::*;
     use crate::auth::model::{StaffUser, Viewer};
     use crate::auth::permissions::Action;
-    use crate::auth::session::{encode_component, CurrentViewer};
+    use crate::auth::session::CurrentViewer;
     use crate::server::state::AppState;
+    use crate::url::encode as encode_component;
     use axum::body::Body;
     use axum::extract::{Multipart, Path, Query, State};
     use axum::response::{IntoResponse, Redirect, Response};
@@ -238,19 +264,8 @@ mod ssr {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("insert into order_history (order_id, at, staff_id, kind, comment) values (?, ?, ?, 'Прикреплён файл', ?)")
-                    .bind(order_id)
-                    .bind(now)
-                    .bind(staff.staff_id)
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await?;
+                super::record_file_event(&mut tx, order_id, staff.staff_id, "Прикреплён файл", name, now).await?;
             }
-            sqlx::query("update orders set updated_at = ? where order_id = ?")
-                .bind(now)
-                .bind(order_id)
-                .execute(&mut *tx)
-                .await?;
             tx.commit().await?;
             Ok(())
         }

@@ -43,7 +43,7 @@ pub fn build_list_query(q: &ListQuery, select: &str) -> QueryBuilder<'static, Sq
     let id_col = if searching { "f.rowid" } else { "o.order_id" };
     let mut b: QueryBuilder<'static, Sqlite> =
         QueryBuilder::new(format!("select {select}, {col} as sort_value from "));
-    push_from_where(&mut b, q);
+    push_from_where(&mut b, q, true);
     let (cmp, dir) = if q.filter.ascending {
         (">", "asc")
     } else {
@@ -73,21 +73,28 @@ pub fn build_list_query(q: &ListQuery, select: &str) -> QueryBuilder<'static, Sq
 /// How many orders the filter matches (for export progress).
 pub fn build_count_query(q: &ListQuery) -> QueryBuilder<'static, Sqlite> {
     let mut b: QueryBuilder<'static, Sqlite> = QueryBuilder::new("select count(*) from ");
-    push_from_where(&mut b, q);
+    push_from_where(&mut b, q, false);
     b
 }
 
-fn push_from_where(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
+/// The names a list row shows, joined by primary key after the driving tables.
+const NAME_JOINS: &str = " join services s on s.service_id = o.service_id \
+     join residents r on r.resident_id = o.resident_id \
+     join premises p on p.premises_id = o.premises_id \
+     left join staff a on a.staff_id = o.assignee_id";
+
+fn push_from_where(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery, with_names: bool) {
     let f = &q.filter;
+    let joins = if with_names { NAME_JOINS } else { "" };
     match crate::search::fts_query(&f.q) {
         Some(m) => {
-            b.push(
-                "orders_fts f cross join orders o on o.order_id = f.rowid where orders_fts match ",
-            );
+            b.push(format!(
+                "orders_fts f cross join orders o on o.order_id = f.rowid{joins} where orders_fts match "
+            ));
             b.push_bind(m);
         }
         None => {
-            b.push("orders o where 1 = 1");
+            b.push(format!("orders o{joins} where 1 = 1"));
         }
     }
     b.push(" and o.is_draft = 0");
@@ -134,11 +141,11 @@ fn push_from_where(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
     }
 }
 
-const LIST_COLUMNS: &str = "o.order_id, o.status, o.service_id, o.resident_id, o.premises_id, o.assignee_id, \
-    o.created_at, o.updated_at, o.total_kopecks, o.all_paid, o.costs_kopecks, o.refund_kopecks, o.refund_state, \
-    o.rating, o.unread_client_messages";
+const LIST_COLUMNS: &str = "o.order_id, o.status, s.name as service_name, r.full_name as client_name, \
+    p.address, a.full_name as assignee_name, o.created_at, o.updated_at, o.total_kopecks, o.all_paid, \
+    o.costs_kopecks, o.refund_kopecks, o.refund_state, o.rating, o.unread_client_messages";
 
-/// One page of the list, plus whether another follows.
+/// One page of the list, plus where the next one starts (if there is one).
 pub async fn list_orders(
     pool: &SqlitePool,
     q: &ListQuery,
@@ -159,94 +166,32 @@ pub async fn list_orders(
     } else {
         None
     };
-    Ok((hydrate_rows(pool, rows).await?, next))
+    Ok((rows.iter().map(order_row).collect::<AppResult<_>>()?, next))
 }
 
-/// Turns list rows into `OrderRow`s, looking up names with one query per table for the page.
-pub async fn hydrate_rows(pool: &SqlitePool, rows: &[SqliteRow]) -> AppResult<Vec<OrderRow>> {
-    let ids = |col: &str| -> Vec<i64> {
-        let mut v: Vec<i64> = rows
-            .iter()
-            .filter_map(|r| r.get::<Option<i64>, _>(col))
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
-    let services = names(
-        pool,
-        "select service_id, name from services where service_id in ",
-        &ids("service_id"),
-    )
-    .await?;
-    let clients = names(
-        pool,
-        "select resident_id, full_name from residents where resident_id in ",
-        &ids("resident_id"),
-    )
-    .await?;
-    let premises = names(
-        pool,
-        "select premises_id, address from premises where premises_id in ",
-        &ids("premises_id"),
-    )
-    .await?;
-    let staff = names(
-        pool,
-        "select staff_id, full_name from staff where staff_id in ",
-        &ids("assignee_id"),
-    )
-    .await?;
-    let lookup = |map: &std::collections::HashMap<i64, String>, id: Option<i64>| {
-        id.and_then(|i| map.get(&i).cloned()).unwrap_or_default()
-    };
-    rows.iter()
-        .map(|r| {
-            Ok(OrderRow {
-                order_id: r.get("order_id"),
-                status: status(r.get("status"))?,
-                service_name: lookup(&services, r.get("service_id")),
-                client_name: lookup(&clients, r.get("resident_id")),
-                address: lookup(&premises, r.get("premises_id")),
-                created_at: r.get("created_at"),
-                updated_at: r.get("updated_at"),
-                total: Money::from_kopecks(r.get("total_kopecks")),
-                all_paid: r.get("all_paid"),
-                costs: Money::from_kopecks(r.get("costs_kopecks")),
-                refund: Money::from_kopecks(r.get("refund_kopecks")),
-                refund_mark: r
-                    .get::<Option<String>, _>("refund_state")
-                    .as_deref()
-                    .and_then(RefundMark::from_db),
-                rating: r
-                    .get::<Option<i64>, _>("rating")
-                    .map(|v| v.clamp(0, 5) as u8),
-                unread_client_messages: r.get("unread_client_messages"),
-                assignee_name: r
-                    .get::<Option<i64>, _>("assignee_id")
-                    .and_then(|i| staff.get(&i).cloned()),
-            })
-        })
-        .collect()
-}
-
-async fn names(
-    pool: &SqlitePool,
-    sql: &str,
-    ids: &[i64],
-) -> AppResult<std::collections::HashMap<i64, String>> {
-    if ids.is_empty() {
-        return Ok(Default::default());
-    }
-    let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(sql);
-    b.push("(");
-    let mut sep = b.separated(", ");
-    for id in ids {
-        sep.push_bind(*id);
-    }
-    b.push(")");
-    let rows: Vec<(i64, String)> = b.build_query_as().fetch_all(pool).await?;
-    Ok(rows.into_iter().collect())
+fn order_row(r: &SqliteRow) -> AppResult<OrderRow> {
+    Ok(OrderRow {
+        order_id: r.get("order_id"),
+        status: status(r.get("status"))?,
+        service_name: r.get("service_name"),
+        client_name: r.get("client_name"),
+        address: r.get("address"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        total: Money::from_kopecks(r.get("total_kopecks")),
+        all_paid: r.get("all_paid"),
+        costs: Money::from_kopecks(r.get("costs_kopecks")),
+        refund: Money::from_kopecks(r.get("refund_kopecks")),
+        refund_mark: r
+            .get::<Option<String>, _>("refund_state")
+            .as_deref()
+            .and_then(RefundMark::from_db),
+        rating: r
+            .get::<Option<i64>, _>("rating")
+            .map(|v| v.clamp(0, 5) as u8),
+        unread_client_messages: r.get("unread_client_messages"),
+        assignee_name: r.get("assignee_name"),
+    })
 }
 
 /// The text an order is found by: number, service, client, address.

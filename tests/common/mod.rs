@@ -81,7 +81,7 @@ impl TestApp {
     pub async fn call(&self, endpoint: &str, form: &[(&str, &str)], cookie: Option<&str>) -> Reply {
         let body = form
             .iter()
-            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .map(|(k, v)| format!("{}={}", suz::url::encode(k), suz::url::encode(v)))
             .collect::<Vec<_>>()
             .join("&");
         let mut req = Request::post(format!("/api/{endpoint}"))
@@ -190,17 +190,4 @@ impl TestApp {
             .await
             .expect("resident")
     }
-}
-
-pub fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
