@@ -4,8 +4,8 @@
 //!
 //! Uses `SUZ_BENCH_DB` (default `target/bench/orders.db`), generating `SUZ_BENCH_ORDERS`
 //! orders (default 1,000,000) into it first when it holds fewer. Prints p50/p99/max per
-//! query shape, through the application's repository (query + names of the page) and as
-//! the bare SQL on the same file, then the time and memory of a ~100,000-row export.
+//! query shape, through the application's repository (page + names) and as the bare page
+//! query on the same file, then the time and memory of a ~100,000-row export.
 
 use std::time::{Duration, Instant};
 use suz::orders::filter::{Cursor, OrderFilter, SortKey};
@@ -191,7 +191,7 @@ async fn run() {
             app.push(t.elapsed());
             std::hint::black_box(rows);
             let t = Instant::now();
-            let rows = repo::build_list_query(&lq, "o.order_id")
+            let rows = repo::build_page_query(&lq)
                 .build()
                 .fetch_all(&pool)
                 .await

@@ -291,7 +291,7 @@ async fn search_is_driven_from_the_full_text_index() {
         status: Some(OrderStatus::Waiting),
         ..Default::default()
     });
-    let sql = repo::build_list_query(&q, "o.order_id").sql().to_owned();
+    let sql = repo::build_page_query(&q).sql().to_owned();
     let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("explain query plan {sql}"))
         .bind("\"иванов\"* \"ленина\"*")
         .bind("waiting")

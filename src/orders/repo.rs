@@ -35,15 +35,36 @@ fn sort_column(sort: SortKey, searching: bool) -> &'static str {
     }
 }
 
-/// Builds the list SQL. With a search the query is driven from the FTS table
-/// (`orders_fts CROSS JOIN orders`): the planner otherwise runs the match once per row.
+/// Builds the list SQL: first the page of order ids (driven, when searching, from the
+/// FTS table — `orders_fts CROSS JOIN orders` — since the planner otherwise runs the match
+/// once per row), then the names of just those rows by primary key.
 pub fn build_list_query(q: &ListQuery, select: &str) -> QueryBuilder<'static, Sqlite> {
+    let dir = if q.filter.ascending { "asc" } else { "desc" };
+    let mut b: QueryBuilder<'static, Sqlite> =
+        QueryBuilder::new(format!("select {select}, page.sort_value from ("));
+    push_page(&mut b, q);
+    b.push(format!(
+        ") page join orders o on o.order_id = page.page_id{NAME_JOINS} \
+         order by page.sort_value {dir}, page.page_id {dir}"
+    ));
+    b
+}
+
+/// The page of order ids alone (what decides the speed of the list).
+pub fn build_page_query(q: &ListQuery) -> QueryBuilder<'static, Sqlite> {
+    let mut b: QueryBuilder<'static, Sqlite> = QueryBuilder::new("");
+    push_page(&mut b, q);
+    b
+}
+
+fn push_page(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
     let searching = crate::search::fts_query(&q.filter.q).is_some();
     let col = sort_column(q.filter.sort, searching);
     let id_col = if searching { "f.rowid" } else { "o.order_id" };
-    let mut b: QueryBuilder<'static, Sqlite> =
-        QueryBuilder::new(format!("select {select}, {col} as sort_value from "));
-    push_from_where(&mut b, q, true);
+    b.push(format!(
+        "select {id_col} as page_id, {col} as sort_value from "
+    ));
+    push_from_where(b, q);
     let (cmp, dir) = if q.filter.ascending {
         (">", "asc")
     } else {
@@ -67,34 +88,32 @@ pub fn build_list_query(q: &ListQuery, select: &str) -> QueryBuilder<'static, Sq
         b.push(format!(" order by {col} {dir}, {id_col} {dir}"));
     }
     b.push(" limit ").push_bind(q.limit);
-    b
 }
 
 /// How many orders the filter matches (for export progress).
 pub fn build_count_query(q: &ListQuery) -> QueryBuilder<'static, Sqlite> {
     let mut b: QueryBuilder<'static, Sqlite> = QueryBuilder::new("select count(*) from ");
-    push_from_where(&mut b, q, false);
+    push_from_where(&mut b, q);
     b
 }
 
-/// The names a list row shows, joined by primary key after the driving tables.
+/// The names a list row shows, joined by primary key to the rows of the page.
 const NAME_JOINS: &str = " join services s on s.service_id = o.service_id \
      join residents r on r.resident_id = o.resident_id \
      join premises p on p.premises_id = o.premises_id \
      left join staff a on a.staff_id = o.assignee_id";
 
-fn push_from_where(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery, with_names: bool) {
+fn push_from_where(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
     let f = &q.filter;
-    let joins = if with_names { NAME_JOINS } else { "" };
     match crate::search::fts_query(&f.q) {
         Some(m) => {
-            b.push(format!(
-                "orders_fts f cross join orders o on o.order_id = f.rowid{joins} where orders_fts match "
-            ));
+            b.push(
+                "orders_fts f cross join orders o on o.order_id = f.rowid where orders_fts match ",
+            );
             b.push_bind(m);
         }
         None => {
-            b.push(format!("orders o{joins} where 1 = 1"));
+            b.push("orders o where 1 = 1");
         }
     }
     b.push(" and o.is_draft = 0");
