@@ -44,7 +44,7 @@ pub fn build_list_query(q: &ListQuery, select: &str) -> QueryBuilder<'static, Sq
         QueryBuilder::new(format!("select {select}, page.sort_value from ("));
     push_page(&mut b, q);
     b.push(format!(
-        ") page join orders o on o.order_id = page.page_id{NAME_JOINS} \
+        ") page cross join orders o on o.order_id = page.page_id{NAME_JOINS} \
          order by page.sort_value {dir}, page.page_id {dir}"
     ));
     b
