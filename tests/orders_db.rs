@@ -38,6 +38,22 @@ async fn staff(app: &common::TestApp, email: &str) -> StaffUser {
         .unwrap()
 }
 
+async fn order_status(app: &common::TestApp, id: i64) -> String {
+    sqlx::query_scalar("select status from orders where order_id = ?")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
+async fn assignee_of(app: &common::TestApp, id: i64) -> Option<i64> {
+    sqlx::query_scalar("select assignee_id from orders where order_id = ?")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
 fn search(q: &str) -> OrderFilter {
     OrderFilter {
         q: q.into(),
@@ -348,12 +364,7 @@ async fn taking_cancelling_and_reassigning_record_history_and_notifications() {
     let app = common::spawn().await;
     let dispatcher = staff(&app, "dispatcher@demo.ru").await;
     let (id, v) = first_order(&app, "waiting", None).await;
-    let assignee: Option<i64> =
-        sqlx::query_scalar("select assignee_id from orders where order_id = ?")
-            .bind(id)
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
+    let assignee = assignee_of(&app, id).await;
 
     service::change_state(
         app.pool(),
@@ -457,11 +468,7 @@ async fn done_needs_paid_invoices_and_the_document_when_required() {
     .fetch_one(app.pool())
     .await
     .unwrap();
-    let a: Option<i64> = sqlx::query_scalar("select assignee_id from orders where order_id = ?")
-        .bind(id)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let a = assignee_of(&app, id).await;
     let done = |v| change(id, v, OrderStatus::Done, a, "");
     let r = service::change_state(app.pool(), &admin, done(v), 1).await;
     assert!(matches!(r, Err(AppError::Rule(m)) if m.contains("без счета")));
@@ -484,11 +491,7 @@ async fn done_needs_paid_invoices_and_the_document_when_required() {
     service::change_state(app.pool(), &admin, done(v), 2)
         .await
         .unwrap();
-    let status: String = sqlx::query_scalar("select status from orders where order_id = ?")
-        .bind(id)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let status = order_status(&app, id).await;
     assert_eq!(status, "done");
 }
 
@@ -498,11 +501,7 @@ async fn the_second_of_two_concurrent_saves_gets_a_conflict() {
     let dispatcher = staff(&app, "dispatcher@demo.ru").await;
     let admin = staff(&app, "admin@demo.ru").await;
     let (id, v) = first_order(&app, "waiting", None).await;
-    let a: Option<i64> = sqlx::query_scalar("select assignee_id from orders where order_id = ?")
-        .bind(id)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let a = assignee_of(&app, id).await;
     service::change_state(
         app.pool(),
         &dispatcher,
@@ -522,11 +521,7 @@ async fn the_second_of_two_concurrent_saves_gets_a_conflict() {
         second.unwrap_err(),
         AppError::Conflict(service::CONFLICT_MESSAGE.into())
     );
-    let status: String = sqlx::query_scalar("select status from orders where order_id = ?")
-        .bind(id)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let status = order_status(&app, id).await;
     assert_eq!(status, "in_progress");
 }
 
@@ -577,11 +572,7 @@ async fn the_phone_is_hidden_until_in_progress_and_views_are_recorded() {
     assert!(card.phone_masked.contains("***"));
     let r = service::reveal_phone(app.pool(), &admin, id, 1).await;
     assert!(matches!(r, Err(AppError::Rule(m)) if m.contains("В работе")));
-    let a: Option<i64> = sqlx::query_scalar("select assignee_id from orders where order_id = ?")
-        .bind(id)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let a = assignee_of(&app, id).await;
     service::change_state(
         app.pool(),
         &admin,

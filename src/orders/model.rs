@@ -106,6 +106,7 @@ pub struct OrderCard {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct Attachment {
     pub attachment_id: i64,
     pub file_name: String,

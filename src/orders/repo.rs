@@ -346,36 +346,15 @@ pub async fn comments(pool: &SqlitePool, order_id: i64) -> AppResult<Vec<Comment
 }
 
 pub async fn attachments(pool: &SqlitePool, order_id: i64) -> AppResult<Vec<Attachment>> {
-    let rows: Vec<(i64, String, String, i64, String, i64, i64)> = sqlx::query_as(
-        "select a.attachment_id, a.file_name, a.content_type, a.size_bytes, s.full_name, s.staff_id, a.created_at \
+    Ok(sqlx::query_as(
+        "select a.attachment_id, a.file_name, a.content_type, a.size_bytes, s.full_name as uploaded_by, \
+         s.staff_id as uploaded_by_id, a.created_at \
          from attachments a join staff s on s.staff_id = a.staff_id \
          where a.order_id = ? and a.deleted_at is null order by a.attachment_id",
     )
     .bind(order_id)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                attachment_id,
-                file_name,
-                content_type,
-                size_bytes,
-                uploaded_by,
-                uploaded_by_id,
-                created_at,
-            )| Attachment {
-                attachment_id,
-                file_name,
-                content_type,
-                size_bytes,
-                uploaded_by,
-                uploaded_by_id,
-                created_at,
-            },
-        )
-        .collect())
+    .await?)
 }
 
 pub async fn resident_requests(
