@@ -2,10 +2,11 @@
 
 use crate::auth::components::{ResidentSignInPage, StaffSignInPage};
 use crate::auth::permissions::Action;
-use crate::catalog::components::CatalogPage;
+use crate::catalog::components::{CatalogPage, CategoryPage, ServicePage};
 use crate::orders::card::OrderCardPage;
-use crate::orders::components::{OrdersAllPage, OrdersMinePage, RequestsPage};
+use crate::orders::components::{OrdersAllPage, OrdersMinePage};
 use crate::orders::new_order::{DraftsPage, NewOrderPage};
+use crate::requests::components::{RequestPage, RequestsPage};
 use crate::residents::components::ResidentProfilePage;
 use crate::ui::resident_shell::ResidentShell;
 use crate::ui::staff_shell::{use_staff, SectionPlaceholder, StaffProfilePage, StaffShell};
@@ -64,7 +65,10 @@ pub fn App() -> impl IntoView {
                 </ParentRoute>
                 <ParentRoute path=path!("") view=ResidentShell>
                     <Route path=path!("") view=CatalogPage/>
+                    <Route path=path!("catalog/:id") view=CategoryPage/>
+                    <Route path=path!("services/:id") view=ServicePage/>
                     <Route path=path!("requests") view=RequestsPage/>
+                    <Route path=path!("requests/:id") view=RequestPage/>
                     <Route path=path!("profile") view=ResidentProfilePage/>
                 </ParentRoute>
             </Routes>

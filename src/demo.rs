@@ -426,6 +426,40 @@ pub async fn seed(pool: &SqlitePool) -> AppResult<()> {
         service_rows.push((id, entity_ids[s.entity], assignee, s));
     }
 
+    // Each service is priced by items of its provider's price list.
+    let service_prices: [(&str, &[&str]); 10] = [
+        (
+            "Замена смесителя",
+            &["Замена смесителя", "Гибкая подводка", "Выезд сантехника"],
+        ),
+        (
+            "Устранение засора",
+            &["Прочистка засора", "Выезд сантехника"],
+        ),
+        ("Установка счётчиков воды", &["Установка счётчика воды"]),
+        ("Замена розетки", &["Замена розетки", "Выезд электрика"]),
+        ("Установка люстры", &["Установка люстры", "Выезд электрика"]),
+        ("Генеральная уборка", &["Генеральная уборка"]),
+        ("Уборка после ремонта", &["Уборка после ремонта"]),
+        ("Мойка окон", &["Мойка окна"]),
+        ("Замена замка", &["Замена замка"]),
+        ("Изготовление ключа от домофона", &["Ключ от домофона"]),
+    ];
+    for (service, items) in service_prices {
+        for item in items {
+            sqlx::query(
+                "insert into service_prices (service_id, price_item_id) \
+                 select s.service_id, pi.price_item_id from services s \
+                 join price_items pi on pi.legal_entity_id = s.legal_entity_id \
+                 where s.name = ? and pi.name = ?",
+            )
+            .bind(service)
+            .bind(item)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+
     let mut resident_premises = Vec::new();
     for (phone, name, addresses) in DEMO_RESIDENTS {
         let email = format!("resident{}@demo.ru", &phone[phone.len() - 2..]);
@@ -499,7 +533,7 @@ pub async fn seed(pool: &SqlitePool) -> AppResult<()> {
         let answers = serde_json::to_string(&answers).map_err(AppError::internal)?;
         let order_id: i64 = sqlx::query_scalar(
             "insert into orders (status, service_id, legal_entity_id, resident_id, premises_id, assignee_id, answers, visit_at, \
-             created_at, updated_at, resident_changed_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning order_id",
+             created_at, updated_at, resident_changed_at, resident_seen_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning order_id",
         )
         .bind(status.as_db())
         .bind(service_id)
@@ -512,6 +546,8 @@ pub async fn seed(pool: &SqlitePool) -> AppResult<()> {
         .bind(created)
         .bind(updated)
         .bind(updated)
+        // Every third order has news the resident has not seen yet.
+        .bind(if i % 3 == 0 { 0 } else { updated })
         .fetch_one(&mut *tx)
         .await?;
         crate::orders::repo::index_order(&mut tx, order_id).await?;

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod error;
 pub mod money;
 pub mod orders;
+pub mod requests;
 pub mod residents;
 pub mod search;
 pub mod time;

@@ -35,6 +35,56 @@ pub fn fts_query(query: &str) -> Option<String> {
     )
 }
 
+/// Whether every query term occurs in `text` (normalised with [`normalize`]): inside a
+/// word, or, for terms of four letters and more, with one typo (two from eight letters)
+/// against the start of a word. Cheap enough for a catalog of a few thousand services.
+pub fn fuzzy_matches(terms: &[String], text: &str) -> bool {
+    let words: Vec<Vec<char>> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.chars().collect())
+        .collect();
+    terms.iter().all(|t| {
+        let term: Vec<char> = t.chars().collect();
+        words.iter().any(|w| word_matches(&term, w))
+    })
+}
+
+fn word_matches(term: &[char], word: &[char]) -> bool {
+    if term.len() <= word.len() && word.windows(term.len()).any(|w| w == term) {
+        return true;
+    }
+    if term.len() < 4 {
+        return false;
+    }
+    let allowed = if term.len() >= 8 { 2 } else { 1 };
+    // The term may be a typed beginning of the word: compare with prefixes of nearby length.
+    let shortest = term.len().saturating_sub(allowed).max(1);
+    (shortest..=(term.len() + allowed).min(word.len()))
+        .any(|len| edit_distance(term, &word[..len]) <= allowed)
+}
+
+/// Levenshtein distance with adjacent transpositions (optimal string alignment).
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut prev2: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(prev2[j - 2] + 1);
+            }
+            cur[j] = d;
+        }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +107,31 @@ mod tests {
         );
         assert_eq!(fts_query(" ,.- "), None);
         assert_eq!(terms("a b c d e f g h i j").len(), 8);
+    }
+
+    fn finds(query: &str, text: &str) -> bool {
+        fuzzy_matches(&terms(query), &normalize(text))
+    }
+
+    #[test]
+    fn fuzzy_search_tolerates_case_yo_and_one_typo() {
+        assert!(finds("смеситель", "Замена смесителя Модель смесителя"));
+        assert!(finds("СМЕСИТ", "Замена смесителя"));
+        assert!(finds("счетчик", "Установка счётчиков воды"));
+        assert!(finds("смеситль", "Замена смесителя"));
+        assert!(finds("змена", "Замена замка"));
+        assert!(finds("замна замка", "Замена замка"));
+        assert!(!finds("смеситель", "Генеральная уборка"));
+        assert!(!finds("кот", "Замена замка"));
+        assert!(!finds("замок окно", "Замена замка"));
+    }
+
+    #[test]
+    fn edit_distance_counts_transpositions_once() {
+        let c = |s: &str| s.chars().collect::<Vec<_>>();
+        assert_eq!(edit_distance(&c("замок"), &c("замок")), 0);
+        assert_eq!(edit_distance(&c("змаок"), &c("замок")), 1);
+        assert_eq!(edit_distance(&c("замк"), &c("замок")), 1);
+        assert_eq!(edit_distance(&c(""), &c("abc")), 3);
     }
 }

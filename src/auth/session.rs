@@ -85,6 +85,8 @@ pub fn audience(path: &str) -> Audience {
         .is_some_and(|last| last.contains('.'));
     if is_file
         || path.starts_with("/api/")
+        || path == "/uploads"
+        || path.starts_with("/uploads/")
         || path.starts_with("/pkg/")
         || path.starts_with("/dev/")
         || path.starts_with("/files/")
@@ -112,7 +114,10 @@ pub async fn session_middleware(
     req.extensions_mut().insert(ClientIp(ip));
     let path = req.uri().path().to_owned();
     let audience = audience(&path);
-    if audience == Audience::Open && !path.starts_with("/api/") {
+    // Open paths that still act for someone (server functions, photos) resolve the
+    // session but answer for themselves instead of redirecting.
+    let acts_for_viewer = path.starts_with("/api/") || path.starts_with("/uploads");
+    if audience == Audience::Open && !acts_for_viewer {
         return next.run(req).await;
     }
     let token = cookie_value(req.headers(), SESSION_COOKIE);

@@ -52,14 +52,28 @@ pub type FieldErrors = Vec<(String, String)>;
 pub struct CheckedForm {
     pub answers: Vec<Answer>,
     pub visit_at: Option<i64>,
+    /// Uploaded photos per field: (field key, upload id).
+    pub photos: Vec<(String, i64)>,
 }
 
 /// How strictly to check: a draft may leave required fields empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strictness {
     Draft,
+    /// Staff submitting an order: photos are the resident's part and are not asked for.
     Submit,
+    /// A resident submitting: photo fields carry upload ids and may be required.
+    SubmitWithPhotos,
 }
+
+impl Strictness {
+    fn submitting(self) -> bool {
+        self != Strictness::Draft
+    }
+}
+
+/// Most photos in one photo field.
+pub const MAX_PHOTOS_PER_FIELD: usize = 10;
 
 fn parse_datetime_local(s: &str, offset_minutes: i32) -> Option<i64> {
     let (date, time) = s.trim().split_once('T')?;
@@ -84,6 +98,7 @@ pub fn check_form(
     let mut answers = Vec::new();
     let mut errors = FieldErrors::new();
     let mut visit_at = None;
+    let mut photos = Vec::new();
     for f in fields {
         let given: Vec<&str> = values
             .iter()
@@ -93,11 +108,32 @@ pub fn check_form(
             .collect();
         let mut fail = |msg: String| errors.push((f.key.clone(), msg));
         if f.kind == FieldKind::Photo {
-            // Photos arrive as uploads with the resident app; nothing to check here.
+            if strictness != Strictness::SubmitWithPhotos {
+                continue;
+            }
+            let ids: Vec<i64> = given
+                .iter()
+                .filter_map(|v| v.parse().ok())
+                .filter(|n| *n > 0)
+                .collect();
+            if ids.len() != given.len() {
+                fail("Фото не загрузилось, приложите его ещё раз".into());
+            } else if ids.is_empty() && f.required {
+                fail("Приложите фото".into());
+            } else if ids.len() > MAX_PHOTOS_PER_FIELD {
+                fail(format!("Не больше {MAX_PHOTOS_PER_FIELD} фото"));
+            } else if !ids.is_empty() {
+                photos.extend(ids.iter().map(|id| (f.key.clone(), *id)));
+                answers.push(Answer {
+                    key: f.key.clone(),
+                    label: f.label.clone(),
+                    value: format!("Фото: {}", ids.len()),
+                });
+            }
             continue;
         }
         if given.is_empty() && f.kind != FieldKind::Checkbox {
-            if f.required && strictness == Strictness::Submit {
+            if f.required && strictness.submitting() {
                 fail("Заполните это поле".into());
             }
             continue;
@@ -169,7 +205,7 @@ pub fn check_form(
             }
             FieldKind::Checkbox => {
                 let on = matches!(first, "on" | "true" | "1" | "Да");
-                if f.required && !on && strictness == Strictness::Submit {
+                if f.required && !on && strictness.submitting() {
                     fail("Отметьте, чтобы продолжить".into());
                     continue;
                 }
@@ -184,7 +220,11 @@ pub fn check_form(
         });
     }
     if errors.is_empty() {
-        Ok(CheckedForm { answers, visit_at })
+        Ok(CheckedForm {
+            answers,
+            visit_at,
+            photos,
+        })
     } else {
         Err(errors)
     }
@@ -378,5 +418,35 @@ mod tests {
         assert_eq!(again, first);
         let unchecked = check_form(&fields, &vals(&[]), Strictness::Submit, 180).unwrap();
         assert_eq!(unchecked.answers[0].value, "Нет");
+    }
+
+    #[test]
+    fn photos_are_asked_of_residents_only() {
+        let fields = vec![field("photo", FieldKind::Photo, true)];
+        assert!(check_form(&fields, &vals(&[]), Strictness::Submit, 180).is_ok());
+        assert_eq!(
+            check_form(&fields, &vals(&[]), Strictness::SubmitWithPhotos, 180),
+            Err(vec![("photo".into(), "Приложите фото".into())])
+        );
+        assert_eq!(
+            check_form(
+                &fields,
+                &vals(&[("photo", "abc")]),
+                Strictness::SubmitWithPhotos,
+                180
+            )
+            .unwrap_err()[0]
+                .1,
+            "Фото не загрузилось, приложите его ещё раз"
+        );
+        let ok = check_form(
+            &fields,
+            &vals(&[("photo", "7"), ("photo", "9")]),
+            Strictness::SubmitWithPhotos,
+            180,
+        )
+        .unwrap();
+        assert_eq!(ok.photos, vec![("photo".into(), 7), ("photo".into(), 9)]);
+        assert_eq!(ok.answers[0].value, "Фото: 2");
     }
 }

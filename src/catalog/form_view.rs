@@ -28,17 +28,90 @@ fn toggle_value(values: RwSignal<RawValues>, key: &str, choice: &str, on: bool) 
     });
 }
 
-/// All fields of a form.
+/// All fields of a form. With `photos`, photo fields take pictures (the resident app);
+/// without, they say the resident attaches them (the staff order form).
 #[component]
 pub fn FormFields(
     fields: Vec<FormField>,
     values: RwSignal<RawValues>,
     errors: RwSignal<FieldErrors>,
+    #[prop(optional)] photos: bool,
 ) -> impl IntoView {
     fields
         .into_iter()
-        .map(|f| view! { <FieldInput field=f values=values errors=errors/> })
+        .map(|f| view! { <FieldInput field=f values=values errors=errors photos=photos/> })
         .collect_view()
+}
+
+/// Chosen photos upload at once; the field keeps their upload ids.
+#[component]
+fn PhotoInput(
+    key: String,
+    values: RwSignal<RawValues>,
+    errors: RwSignal<FieldErrors>,
+) -> impl IntoView {
+    let uploaded = RwSignal::new(Vec::<(i64, String)>::new());
+    let busy = RwSignal::new(0usize);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = errors;
+    let on_change = {
+        let key = key.clone();
+        move |ev: leptos::ev::Event| {
+            #[cfg(feature = "hydrate")]
+            {
+                use wasm_bindgen::JsCast;
+                let Some(input) = ev
+                    .target()
+                    .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                else {
+                    return;
+                };
+                let Some(files) = input.files() else {
+                    return;
+                };
+                for i in 0..files.length() {
+                    let Some(file) = files.get(i) else { continue };
+                    let key = key.clone();
+                    busy.update(|n| *n += 1);
+                    leptos::task::spawn_local(async move {
+                        let outcome = crate::requests::photos::upload_photo(file).await;
+                        errors.update(|e| e.retain(|(k, _)| *k != key));
+                        match outcome {
+                            Ok((id, name)) => {
+                                values.update(|v| v.push((key.clone(), id.to_string())));
+                                uploaded.update(|u| u.push((id, name)));
+                            }
+                            Err(m) => errors.update(|e| e.push((key.clone(), m))),
+                        }
+                        busy.update(|n| *n = n.saturating_sub(1));
+                    });
+                }
+                input.set_value("");
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = (&ev, &key);
+        }
+    };
+    let remove = move |id: i64, key: String| {
+        let id_text = id.to_string();
+        values.update(|v| v.retain(|(k, x)| !(*k == key && *x == id_text)));
+        uploaded.update(|u| u.retain(|(i, _)| *i != id));
+    };
+    view! {
+        <div class="photos">
+            {move || uploaded.get().into_iter().map(|(id, name)| {
+                let k = key.clone();
+                view! {
+                    <figure class="photo">
+                        <img src=crate::requests::photos::photo_url(id) alt=name/>
+                        <button type="button" class="remove" aria-label="Убрать фото" on:click=move |_| remove(id, k.clone())>"×"</button>
+                    </figure>
+                }
+            }).collect_view()}
+            <input type="file" class="photo-input" accept="image/*" multiple aria-label="Добавить фото" on:change=on_change/>
+            {move || (busy.get() > 0).then(|| view! { <span class="muted small">"Загружаем фото…"</span> })}
+        </div>
+    }
 }
 
 #[component]
@@ -46,6 +119,7 @@ fn FieldInput(
     field: FormField,
     values: RwSignal<RawValues>,
     errors: RwSignal<FieldErrors>,
+    photos: bool,
 ) -> impl IntoView {
     let key = field.key.clone();
     let error = {
@@ -96,18 +170,21 @@ fn FieldInput(
             }
             .into_any()
         }
+        FieldKind::Photo if photos => view! { <PhotoInput key=key.clone() values=values errors=errors/> }.into_any(),
         FieldKind::Photo => view! { <span class="muted small">"Фото прикладывает клиент в приложении"</span> }.into_any(),
     };
-    let wrapper = if field.kind == FieldKind::MultiChoice {
-        "field group"
-    } else {
-        "field"
-    };
-    view! {
-        <label class=wrapper data-field=key.clone()>
-            <span>{field.label.clone()}{field.required.then_some(" *")}</span>
-            {input}
-            {move || error().map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
-        </label>
+    let label = view! { <span>{field.label.clone()}{field.required.then_some(" *")}</span> };
+    let error =
+        move || error().map(|m| view! { <span class="field-error" role="alert">{m}</span> });
+    match field.kind {
+        // A group of controls is not one label: tapping a photo must not open the picker.
+        FieldKind::MultiChoice | FieldKind::Photo => view! {
+            <div class="field group" role="group" data-field=key.clone()>{label}{input}{error}</div>
+        }
+        .into_any(),
+        _ => view! {
+            <label class="field" data-field=key.clone()>{label}{input}{error}</label>
+        }
+        .into_any(),
     }
 }

@@ -2,9 +2,7 @@
 
 use super::filter::{Cursor, OrderFilter};
 use super::model::{Comment, FilterOptions, HistoryEntry, OrderCard, OrderPage};
-use super::status::OrderStatus;
 use crate::error::AppError;
-use crate::money::Money;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
@@ -14,7 +12,7 @@ use {
     super::{repo, service},
     crate::auth::model::StaffUser,
     crate::auth::permissions::Action,
-    crate::auth::session::{require_any_staff, require_resident, require_staff},
+    crate::auth::session::{require_any_staff, require_staff},
     crate::server::state::app_state,
     crate::time::now,
 };
@@ -89,8 +87,8 @@ pub async fn change_order_state(
     comment: String,
 ) -> Result<(), AppError> {
     let staff = require_staff(Action::EditOrders)?;
-    let status =
-        OrderStatus::from_db(&status).ok_or_else(|| AppError::validation("Выберите статус"))?;
+    let status = super::status::OrderStatus::from_db(&status)
+        .ok_or_else(|| AppError::validation("Выберите статус"))?;
     let assignee_id = match assignee_id.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(v) => Some(
@@ -137,27 +135,4 @@ pub async fn order_comments(order_id: i64) -> Result<Vec<Comment>, AppError> {
 pub async fn add_order_comment(order_id: i64, body: String) -> Result<(), AppError> {
     let staff = require_staff(Action::EditOrders)?;
     service::add_comment(&app_state()?.pool, &staff, order_id, &body, now()).await
-}
-
-/// A row of the resident's «Заявки».
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RequestRow {
-    pub order_id: i64,
-    pub status: OrderStatus,
-    pub service_name: String,
-    pub created_at: i64,
-    pub total: Money,
-}
-
-/// The signed-in resident's requests for the selected premises.
-#[server(prefix = "/api", endpoint = "my_requests")]
-pub async fn my_requests() -> Result<Vec<RequestRow>, AppError> {
-    let me = require_resident()?;
-    let pool = app_state()?.pool;
-    let Some(premises_id) =
-        crate::residents::repo::current_premises_id(&pool, me.resident_id).await?
-    else {
-        return Ok(Vec::new());
-    };
-    repo::resident_requests(&pool, me.resident_id, premises_id).await
 }

@@ -72,7 +72,10 @@ fn CardView(card: OrderCard, tab: RwSignal<Tab>, changed: RwSignal<u32>) -> impl
             </div>
             <div class="rating-corner" title="Оценка клиента">
                 {match card.rating {
-                    Some(r) => view! { <span class="stars">{"★".repeat(r as usize)}{"☆".repeat(5 - r as usize)}</span> }.into_any(),
+                    Some(r) => view! {
+                        <span class="stars" aria-label=format!("Оценка клиента: {r} из 5")>{"★".repeat(r as usize)}{"☆".repeat(5 - r as usize)}</span>
+                        {card.rating_text.clone().filter(|t| !t.is_empty()).map(|t| view! { <p class="rating-text">{t}</p> })}
+                    }.into_any(),
                     None => view! { <span class="muted">"Оценки нет"</span> }.into_any(),
                 }}
             </div>
@@ -129,6 +132,15 @@ fn MainTab(card: OrderCard, changed: RwSignal<u32>) -> impl IntoView {
                         <dt>{a.label.clone()}</dt><dd>{a.value.clone()}</dd>
                     }).collect_view()}
                 </dl>
+                {(!card.client_photos.is_empty()).then(|| view! {
+                    <h3>"Фото клиента"</h3>
+                    <div class="photos">
+                        {card.client_photos.iter().map(|p| {
+                            let href = crate::requests::photos::photo_url(p.upload_id);
+                            view! { <a href=href.clone() target="_blank"><img class="thumb" src=href.clone() alt=p.file_name.clone()/></a> }
+                        }).collect_view()}
+                    </div>
+                })}
             </section>
             <section class="block">
                 <h2>"Состояние заказа"</h2>

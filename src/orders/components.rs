@@ -1,6 +1,6 @@
-//! Staff orders list («Все», «Назначенные мне») and the resident's «Заявки».
+//! Staff orders list («Все», «Назначенные мне»).
 
-use super::api::{list_orders, my_requests, order_filter_options, ListScope};
+use super::api::{list_orders, order_filter_options, ListScope};
 use super::export::ExportButton;
 use super::filter::{Cursor, OrderFilter, PaymentFilter, SortKey};
 use super::model::OrderRow;
@@ -186,38 +186,5 @@ fn FilterBar(scope: ListScope, path: &'static str, filter: Memo<OrderFilter>) ->
             <button type="submit" class="primary">"Найти"</button>
             <A href=path attr:class="reset">"Сбросить"</A>
         </Form>
-    }
-}
-
-#[component]
-pub fn RequestsPage() -> impl IntoView {
-    let rows = Resource::new(|| (), |_| my_requests());
-    view! {
-        <header class="top-bar"><h1>"Заявки"</h1></header>
-        <Suspense fallback=Loading>
-            {move || Suspend::new(async move {
-                match rows.await {
-                    Ok(rows) if rows.is_empty() => view! { <p class="muted center">"Заявок пока нет"</p> }.into_any(),
-                    Ok(rows) => view! {
-                        <ul class="request-list">
-                            {rows.into_iter().map(|r| view! {
-                                <li class="request">
-                                    <div class="request-head">
-                                        <span class="request-no">{format!("№ {}", r.order_id)}</span>
-                                        <span class=r.status.css()>{r.status.label()}</span>
-                                    </div>
-                                    <div class="request-service">{r.service_name}</div>
-                                    <div class="request-meta">
-                                        <span>{fmt_dt(r.created_at)}</span>
-                                        <span>{(!r.total.is_zero()).then(|| r.total.to_string())}</span>
-                                    </div>
-                                </li>
-                            }).collect_view()}
-                        </ul>
-                    }.into_any(),
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
-                }
-            })}
-        </Suspense>
     }
 }

@@ -196,18 +196,12 @@ pub mod ssr {
         pool: &SqlitePool,
         service_id: i64,
     ) -> AppResult<(Vec<FormField>, i64, Option<i64>)> {
-        let row: Option<(String, i64, Option<i64>)> = sqlx::query_as(
-            "select form_fields, legal_entity_id, default_assignee_id from services where service_id = ? and published = 1",
-        )
-        .bind(service_id)
-        .fetch_optional(pool)
-        .await?;
-        let (form, entity, assignee) =
-            row.ok_or_else(|| AppError::validation("Выберите услугу"))?;
+        let mut conn = pool.acquire().await?;
+        let service = crate::catalog::repo::orderable(&mut conn, service_id).await?;
         Ok((
-            serde_json::from_str(&form).map_err(AppError::internal)?,
-            entity,
-            assignee,
+            service.fields,
+            service.legal_entity_id,
+            service.default_assignee_id,
         ))
     }
 

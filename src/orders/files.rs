@@ -121,13 +121,11 @@ mod ssr {
     use crate::auth::permissions::Action;
     use crate::auth::session::CurrentViewer;
     use crate::server::state::AppState;
+    use crate::server::storage::{error_response, files_dir, save_field, serve as serve_stored};
     use crate::url::encode as encode_component;
-    use axum::body::Body;
     use axum::extract::{Multipart, Path, Query, State};
     use axum::response::{IntoResponse, Redirect, Response};
     use axum::Extension;
-    use http::{header, StatusCode};
-    use tokio::io::AsyncWriteExt;
 
     fn staff_of(viewer: &CurrentViewer) -> Result<StaffUser, AppError> {
         match &viewer.0 {
@@ -135,12 +133,6 @@ mod ssr {
             Some(Viewer::Resident(_)) => Err(AppError::Forbidden),
             None => Err(AppError::Unauthorized),
         }
-    }
-
-    fn error_response(e: AppError) -> Response {
-        let status =
-            StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, e.to_string()).into_response()
     }
 
     /// `POST /staff/orders/{id}/files` (multipart, field `files`): stores the files, then
@@ -177,10 +169,7 @@ mod ssr {
             let mut conn = state.pool.acquire().await?;
             super::super::service::editable_order(&mut conn, &staff, order_id).await?;
         }
-        let dir = state.config.data_dir.join("files");
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(AppError::internal)?;
+        let dir = files_dir(&state.config.data_dir).await?;
         // Files go to disk first; rows are inserted only when all arrived whole. Whatever
         // fails on the way, nothing written stays behind.
         let mut written: Vec<std::path::PathBuf> = Vec::new();
@@ -212,33 +201,9 @@ mod ssr {
                     )));
                     break;
                 };
-                let ext = name
-                    .rsplit_once('.')
-                    .map(|(_, e)| e.to_ascii_lowercase())
-                    .unwrap_or_default();
-                let stored_name = format!("{}.{ext}", uuid::Uuid::new_v4());
-                let path = dir.join(&stored_name);
-                let mut file = tokio::fs::File::create(&path)
-                    .await
-                    .map_err(AppError::internal)?;
-                written.push(path.clone());
-                let mut size = 0usize;
-                let mut too_big = false;
-                while let Some(chunk) = field.chunk().await.map_err(|_| {
-                    AppError::validation("Файл не загрузился целиком. Попробуйте ещё раз")
-                })? {
-                    size += chunk.len();
-                    if size > MAX_FILE_BYTES {
-                        too_big = true;
-                        break;
-                    }
-                    file.write_all(&chunk).await.map_err(AppError::internal)?;
-                }
-                file.flush().await.map_err(AppError::internal)?;
-                if too_big {
-                    failure = Some(AppError::validation(format!("Файл «{name}» больше 20 МБ")));
-                    break;
-                }
+                let saved = save_field(&mut field, &dir, &name, MAX_FILE_BYTES).await?;
+                written.push(saved.path);
+                let (size, stored_name) = (saved.size, saved.stored_name);
                 stored.push((name, content_type, size as i64, stored_name));
             }
             if let Some(e) = failure {
@@ -313,28 +278,8 @@ mod ssr {
         let mut conn = state.pool.acquire().await?;
         super::super::service::visible_order(&mut conn, &staff, order_id).await?;
         drop(conn);
-        let file = tokio::fs::File::open(state.config.data_dir.join("files").join(&stored_name))
-            .await
-            .map_err(|_| AppError::NotFound)?;
-        let disposition = if as_download || !content_type.starts_with("image/") {
-            "attachment"
-        } else {
-            "inline"
-        };
-        let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-        Response::builder()
-            .header(header::CONTENT_TYPE, content_type)
-            .header(
-                header::CONTENT_DISPOSITION,
-                format!(
-                    "{disposition}; filename*=UTF-8''{}",
-                    encode_component(&file_name)
-                ),
-            )
-            .header(header::CACHE_CONTROL, "private, no-store")
-            .header("x-content-type-options", "nosniff")
-            .body(body)
-            .map_err(AppError::internal)
+        let dir = files_dir(&state.config.data_dir).await?;
+        serve_stored(&dir, &stored_name, &file_name, &content_type, as_download).await
     }
 }
 

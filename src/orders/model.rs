@@ -102,6 +102,8 @@ pub struct OrderCard {
     /// Staff who may be made responsible.
     pub assignees: Vec<(i64, String)>,
     pub attachments: Vec<Attachment>,
+    /// Photos the resident attached to the order form.
+    pub client_photos: Vec<crate::requests::api::RequestPhoto>,
     pub is_draft: bool,
 }
 

@@ -6,7 +6,6 @@ use super::model::{Attachment, Comment, FilterOptions, HistoryEntry, OrderRow, R
 use super::status::OrderStatus;
 use crate::error::{AppError, AppResult};
 use crate::money::Money;
-use crate::orders::api::RequestRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
@@ -357,30 +356,24 @@ pub async fn attachments(pool: &SqlitePool, order_id: i64) -> AppResult<Vec<Atta
     .await?)
 }
 
-pub async fn resident_requests(
+/// Photos the resident attached to the order form.
+pub async fn client_photos(
     pool: &SqlitePool,
-    resident_id: i64,
-    premises_id: i64,
-) -> AppResult<Vec<RequestRow>> {
-    let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
-        "select o.order_id, o.status, s.name, o.created_at, o.total_kopecks from orders o \
-         join services s on s.service_id = o.service_id \
-         where o.resident_id = ? and o.premises_id = ? and o.is_draft = 0 \
-         order by o.order_id desc limit 200",
+    order_id: i64,
+) -> AppResult<Vec<crate::requests::api::RequestPhoto>> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "select upload_id, file_name from uploads where order_id = ? order by upload_id",
     )
-    .bind(resident_id)
-    .bind(premises_id)
+    .bind(order_id)
     .fetch_all(pool)
     .await?;
-    rows.into_iter()
-        .map(|(order_id, st, service_name, created_at, total)| {
-            Ok(RequestRow {
-                order_id,
-                status: status(&st)?,
-                service_name,
-                created_at,
-                total: Money::from_kopecks(total),
-            })
-        })
-        .collect()
+    Ok(rows
+        .into_iter()
+        .map(
+            |(upload_id, file_name)| crate::requests::api::RequestPhoto {
+                upload_id,
+                file_name,
+            },
+        )
+        .collect())
 }

@@ -108,6 +108,7 @@ struct CardRow {
     assignee_id: Option<i64>,
     assignee_name: Option<String>,
     rating: Option<i64>,
+    rating_comment: String,
     total_kopecks: i64,
     is_draft: bool,
 }
@@ -118,7 +119,7 @@ pub async fn card(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppRes
     let row: CardRow = sqlx::query_as(
         "select o.order_id, o.version, o.status, s.name as service_name, le.name as provider_name, \
          r.full_name as client_name, r.phone, p.address, o.visit_at, o.answers, o.created_at, o.updated_at, \
-         o.assignee_id, a.full_name as assignee_name, o.rating, o.total_kopecks, o.is_draft \
+         o.assignee_id, a.full_name as assignee_name, o.rating, o.rating_comment, o.total_kopecks, o.is_draft \
          from orders o join services s on s.service_id = o.service_id \
          join legal_entities le on le.legal_entity_id = s.legal_entity_id \
          join residents r on r.resident_id = o.resident_id join premises p on p.premises_id = o.premises_id \
@@ -146,7 +147,7 @@ pub async fn card(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppRes
         assignee_id: row.assignee_id,
         assignee_name: row.assignee_name,
         rating: row.rating.map(|r| r.clamp(1, 5) as u8),
-        rating_text: None,
+        rating_text: Some(row.rating_comment),
         total: Money::from_kopecks(row.total_kopecks),
         facts,
         can_edit: staff
@@ -154,6 +155,7 @@ pub async fn card(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppRes
             .can_edit_order(staff.staff_id, row.assignee_id),
         assignees: repo::assignable_staff(pool).await?,
         attachments: repo::attachments(pool, order_id).await?,
+        client_photos: repo::client_photos(pool, order_id).await?,
         is_draft: row.is_draft,
     })
 }
@@ -214,7 +216,7 @@ pub async fn change_state(
     }
     let updated = sqlx::query(
         "update orders set status = ?, assignee_id = ?, version = version + 1, updated_at = ?, \
-         resident_changed_at = case when ? then ? else resident_changed_at end \
+         resident_changed_at = case when ? then max(?, resident_seen_at + 1) else resident_changed_at end \
          where order_id = ? and version = ?",
     )
     .bind(change.status.as_db())
@@ -251,6 +253,17 @@ pub async fn change_state(
             now,
         )
         .await?;
+        if change.status == OrderStatus::Done {
+            enqueue(
+                &mut tx,
+                "rating_requested",
+                change.order_id,
+                None,
+                Some(current.resident_id),
+                now,
+            )
+            .await?;
+        }
     }
     if assignee_changed {
         sqlx::query(

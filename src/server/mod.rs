@@ -3,6 +3,7 @@
 pub mod config;
 pub mod db;
 pub mod state;
+pub mod storage;
 
 use crate::app::{shell, App};
 use crate::auth::sms::{DemoSmsSender, LogSmsSender, SmsSender};
@@ -74,6 +75,13 @@ pub fn router(state: AppState) -> Router {
             )),
         )
         .route("/staff/files/{id}", get(crate::orders::files::download))
+        .route(
+            "/uploads",
+            post(crate::requests::photos::upload).layer(DefaultBodyLimit::max(
+                crate::requests::photos::MAX_PHOTO_BYTES + 64 * 1024,
+            )),
+        )
+        .route("/uploads/{id}", get(crate::requests::photos::download))
         .route("/staff/exports/{id}", get(crate::orders::export::download))
         .leptos_routes_with_context(&state, routes, || {}, {
             let options = state.leptos_options.clone();

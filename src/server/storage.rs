@@ -1,0 +1,122 @@
+//! Files on disk under `<data>/files`: written from multipart uploads, served back only
+//! after the caller has checked who may read them.
+
+use crate::error::AppError;
+use crate::url::encode as encode_component;
+use axum::body::Body;
+use axum::extract::multipart::Field;
+use axum::response::{IntoResponse, Response};
+use http::{header, StatusCode};
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+/// The folder of stored files, created if missing.
+pub async fn files_dir(data_dir: &Path) -> Result<PathBuf, AppError> {
+    let dir = data_dir.join("files");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(dir)
+}
+
+/// An error as a plain-text response with its status.
+pub fn error_response(e: AppError) -> Response {
+    let status = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, e.to_string()).into_response()
+}
+
+/// A file written from an upload.
+pub struct Saved {
+    pub stored_name: String,
+    pub path: PathBuf,
+    pub size: usize,
+}
+
+/// Writes one multipart field to a new uniquely named file. Beyond `limit` bytes, or if
+/// the upload breaks off, the partial file is removed and a Russian message returned.
+pub async fn save_field(
+    field: &mut Field<'_>,
+    dir: &Path,
+    name: &str,
+    limit: usize,
+) -> Result<Saved, AppError> {
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let stored_name = format!("{}.{ext}", uuid::Uuid::new_v4());
+    let path = dir.join(&stored_name);
+    let outcome = write_chunks(field, &path, name, limit).await;
+    match outcome {
+        Ok(size) => Ok(Saved {
+            stored_name,
+            path,
+            size,
+        }),
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            Err(e)
+        }
+    }
+}
+
+async fn write_chunks(
+    field: &mut Field<'_>,
+    path: &Path,
+    name: &str,
+    limit: usize,
+) -> Result<usize, AppError> {
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(AppError::internal)?;
+    let mut size = 0usize;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|_| AppError::validation("Файл не загрузился целиком. Попробуйте ещё раз"))?
+    {
+        size += chunk.len();
+        if size > limit {
+            return Err(AppError::validation(format!(
+                "Файл «{name}» больше {} МБ",
+                limit / (1024 * 1024)
+            )));
+        }
+        file.write_all(&chunk).await.map_err(AppError::internal)?;
+    }
+    file.flush().await.map_err(AppError::internal)?;
+    Ok(size)
+}
+
+/// Streams a stored file: images inline unless a download is asked for, everything else
+/// as an attachment; never cached by shared caches, never sniffed.
+pub async fn serve(
+    dir: &Path,
+    stored_name: &str,
+    file_name: &str,
+    content_type: &str,
+    as_download: bool,
+) -> Result<Response, AppError> {
+    let file = tokio::fs::File::open(dir.join(stored_name))
+        .await
+        .map_err(|_| AppError::NotFound)?;
+    let disposition = if as_download || !content_type.starts_with("image/") {
+        "attachment"
+    } else {
+        "inline"
+    };
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!(
+                "{disposition}; filename*=UTF-8''{}",
+                encode_component(file_name)
+            ),
+        )
+        .header(header::CACHE_CONTROL, "private, no-store")
+        .header("x-content-type-options", "nosniff")
+        .body(body)
+        .map_err(AppError::internal)
+}
