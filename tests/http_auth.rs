@@ -186,8 +186,14 @@ async fn a_resident_reaches_only_their_own_data() {
         .await;
     assert!(reply.body.contains("NotFound"), "{}", reply.body);
     // The requests list holds only this resident's orders.
-    let rows: Vec<serde_json::Value> =
-        serde_json::from_str(&app.call("my_requests", &[], Some(&ivanov)).await.body).unwrap();
+    let list: serde_json::Value = serde_json::from_str(
+        &app.call("my_requests", &[("query", "")], Some(&ivanov))
+            .await
+            .body,
+    )
+    .unwrap();
+    let rows = list["rows"].as_array().unwrap().clone();
+    assert!(!rows.is_empty());
     let ivanov_id = app.resident_id("+79000000001").await;
     for row in rows {
         let owner: i64 = sqlx::query_scalar("select resident_id from orders where order_id = ?")

@@ -129,9 +129,9 @@ impl InvoiceState {
 
     pub fn css(self) -> &'static str {
         match self {
-            InvoiceState::AwaitingPayment => "badge waiting",
-            InvoiceState::Paid => "badge done",
-            InvoiceState::Refunded | InvoiceState::PartlyRefunded => "badge refund",
+            InvoiceState::AwaitingPayment => "status waiting",
+            InvoiceState::Paid => "status done",
+            InvoiceState::Refunded | InvoiceState::PartlyRefunded => "status refund",
         }
     }
 
