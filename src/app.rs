@@ -69,6 +69,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("services/:id") view=ServicePage/>
                     <Route path=path!("requests") view=RequestsPage/>
                     <Route path=path!("requests/:id") view=RequestPage/>
+                    <Route path=path!("requests/:id/pay/:invoice") view=crate::payments::components::PayPage/>
                     <Route path=path!("profile") view=ResidentProfilePage/>
                 </ParentRoute>
             </Routes>

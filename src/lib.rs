@@ -7,8 +7,10 @@ pub mod app;
 pub mod auth;
 pub mod catalog;
 pub mod error;
+pub mod invoices;
 pub mod money;
 pub mod orders;
+pub mod payments;
 pub mod requests;
 pub mod residents;
 pub mod search;
@@ -18,6 +20,8 @@ pub mod url;
 
 #[cfg(feature = "ssr")]
 pub mod demo;
+#[cfg(feature = "ssr")]
+pub mod mail;
 #[cfg(feature = "ssr")]
 pub mod server;
 

@@ -89,6 +89,9 @@ pub fn audience(path: &str) -> Audience {
         || path.starts_with("/uploads/")
         || path.starts_with("/pkg/")
         || path.starts_with("/dev/")
+        || path == "/sandbox"
+        || path.starts_with("/sandbox/")
+        || path == "/payments/webhook"
         || path.starts_with("/files/")
         || path == "/healthz"
     {

@@ -188,7 +188,13 @@ fn ServiceView(card: ServiceCard) -> impl IntoView {
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             match submit_request(service_id, vals, key).await {
-                Ok(done) => navigate(&format!("/requests/{}", done.order_id), Default::default()),
+                Ok(done) => {
+                    let next = match done.pay_invoice_id {
+                        Some(invoice) => format!("/requests/{}/pay/{invoice}", done.order_id),
+                        None => format!("/requests/{}", done.order_id),
+                    };
+                    navigate(&next, Default::default())
+                }
                 Err(AppError::Fields(errs)) => {
                     busy.set(false);
                     field_errors.set(errs);

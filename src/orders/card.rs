@@ -147,8 +147,7 @@ fn MainTab(card: OrderCard, changed: RwSignal<u32>) -> impl IntoView {
                 <StateForm card=card.clone() changed=changed/>
             </section>
             <section class="block">
-                <h2>"Счет за услуги"</h2>
-                <p class="muted">{if card.facts.invoices == 0 { "Счетов пока нет".to_owned() } else { format!("Сумма счетов: {}", card.total) }}</p>
+                <crate::invoices::components::InvoicesSection order_id=order_id changed=changed/>
             </section>
             <section class="block">
                 <h2>"Переписка с клиентом"</h2>

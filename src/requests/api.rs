@@ -94,7 +94,7 @@ pub struct RequestView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Submitted {
     pub order_id: i64,
-    /// A prepaid service: the resident goes on to pay (the invoices issue fills this in).
+    /// A prepaid service: the invoice the resident goes on to pay.
     pub pay_invoice_id: Option<i64>,
 }
 

@@ -3,6 +3,7 @@
 use super::api::{my_requests, open_request, RateRequest, RequestView};
 use super::photos::photo_url;
 use super::rules::{may_rate, InvoiceState, RequestsSort, MAX_RATING_TEXT};
+use crate::payments::components::PaymentBanner;
 use crate::time::{format_datetime, DEFAULT_UTC_OFFSET_MINUTES};
 use crate::ui::{ErrorNote, LoadError, Loading};
 use leptos::prelude::*;
@@ -74,13 +75,17 @@ pub fn RequestsPage() -> impl IntoView {
 #[component]
 pub fn RequestPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0));
-    let request = Resource::new(id, open_request);
+    let payment = move || query.with(|q| q.get("payment").and_then(|s| s.parse::<i64>().ok()));
+    let refresh = RwSignal::new(0u32);
+    let request = Resource::new(move || (id(), refresh.get()), |(id, _)| open_request(id));
     view! {
         <header class="top-bar">
             <A href="/requests" attr:class="back" attr:aria-label="Назад">"‹"</A>
             <h1>{move || format!("Заявка № {}", id())}</h1>
         </header>
+        {move || payment().map(|p| view! { <PaymentBanner payment_id=p refresh=refresh/> })}
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match request.await {
@@ -124,14 +129,17 @@ fn RequestBody(request: RequestView) -> impl IntoView {
                 <h2>"Счета"</h2>
                 <ul class="invoices">
                     {r.invoices.iter().map(|i| view! {
-                        <li class="invoice">
+                        <li class="invoice" data-invoice=i.invoice_id>
                             <span>{format!("Счёт № {}", i.invoice_id)}</span>
                             <span class="price">{i.total.to_string()}</span>
                             <span class=i.state.css()>{i.state.label()}</span>
+                            {(i.state == InvoiceState::AwaitingPayment).then(|| view! {
+                                <A href=format!("/requests/{}/pay/{}", r.order_id, i.invoice_id) attr:class="primary pay-button">"Оплатить"</A>
+                            })}
                         </li>
                     }).collect_view()}
                 </ul>
-                {awaiting.then(|| view! { <p class="muted small">"Оплата картой в приложении появится вместе с платёжным модулем"</p> })}
+                {(!awaiting).then(|| view! { <p class="muted small">"Все счета оплачены"</p> })}
             </section>
         })}
         {may_rate(r.status).then(|| view! {

@@ -161,7 +161,7 @@ pub async fn open(
         })
         .collect();
     let invoices: Vec<(i64, i64, String, i64)> = sqlx::query_as(
-        "select invoice_id, total_kopecks, status, 0 from invoices where order_id = ? order by invoice_id",
+        "select invoice_id, total_kopecks, status, refunded_kopecks from invoices where order_id = ? order by invoice_id",
     )
     .bind(order_id)
     .fetch_all(pool)
@@ -251,9 +251,15 @@ pub async fn submit(
             .fetch_optional(&mut *tx)
             .await?;
     if let Some(order_id) = existing {
+        let pay_invoice_id: Option<i64> = sqlx::query_scalar(
+            "select invoice_id from invoices where order_id = ? and status = 'active' order by invoice_id limit 1",
+        )
+        .bind(order_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         return Ok(Submitted {
             order_id,
-            pay_invoice_id: None,
+            pay_invoice_id,
         });
     }
     let service = crate::catalog::repo::orderable(&mut tx, input.service_id).await?;
@@ -327,9 +333,27 @@ pub async fn submit(
     )
     .await?;
     orders_repo::index_order(&mut tx, order_id).await?;
-    // Prepaid services: the invoices issue creates and activates the invoice here, in the
-    // same transaction, and returns it so the resident goes straight to paying.
-    let pay_invoice_id: Option<i64> = None;
+    // Prepaid services: the invoice is created and activated in the same transaction and
+    // the resident goes straight to paying it.
+    let pay_invoice_id = if service.prepaid {
+        let quantity = service
+            .fields
+            .iter()
+            .find(|f| f.kind == crate::catalog::form::FieldKind::Number)
+            .and_then(|f| checked.answers.iter().find(|a| a.key == f.key))
+            .and_then(|a| a.value.parse::<i64>().ok());
+        crate::invoices::service::create_prepaid(
+            &mut tx,
+            order_id,
+            input.service_id,
+            resident_id,
+            quantity,
+            now,
+        )
+        .await?
+    } else {
+        None
+    };
     tx.commit().await?;
     Ok(Submitted {
         order_id,

@@ -43,6 +43,7 @@ pub fn ResidentProfilePage() -> impl IntoView {
             </Suspense>
             <ErrorNote error=select_error/>
         </section>
+        <crate::payments::components::SavedCardsSection/>
         <section class="card">
             <ActionForm action=sign_out>
                 <button type="submit" class="secondary wide">"Выйти"</button>

@@ -1,7 +1,9 @@
 //! Configuration from environment variables, with defaults that run on a fresh machine.
 
+use rust_decimal::Decimal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 /// Outgoing mail settings; without them mail is written as .eml files (later issues).
 #[derive(Debug, Clone)]
@@ -11,7 +13,6 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     pub password: Option<String>,
     pub from: String,
-    pub starttls: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -32,9 +33,25 @@ pub struct Config {
     pub utc_offset_minutes: i32,
     /// `LEPTOS_SITE_ROOT`, default `target/site`: the built wasm, js, css and public files.
     pub site_root: String,
-    /// `SUZ_SMTP_HOST`, `SUZ_SMTP_PORT`, `SUZ_SMTP_USER`, `SUZ_SMTP_PASSWORD`, `SUZ_SMTP_FROM`,
-    /// `SUZ_SMTP_STARTTLS`.
+    /// `SUZ_SMTP_HOST`, `SUZ_SMTP_PORT`, `SUZ_SMTP_USER`, `SUZ_SMTP_PASSWORD`, `SUZ_SMTP_FROM`
+    /// (plain SMTP to a relay).
     pub smtp: Option<SmtpConfig>,
+    /// `SUZ_PUBLIC_URL`: how browsers reach the app, default `http://<listen>`.
+    pub public_url: String,
+    /// `SUZ_PAYMENTS_URL`: the payment provider's API, default the sandbox inside the app
+    /// (`<public_url>/sandbox`).
+    pub payments_url: String,
+    /// `SUZ_PAYMENTS_SECRET`: API key and webhook signing secret shared with the provider;
+    /// default: generated on first start and kept in the database.
+    pub payments_secret: Option<String>,
+    /// `SUZ_EMBEDDED_SANDBOX=0` when the sandbox runs as its own process.
+    pub embedded_sandbox: bool,
+    /// `SUZ_SANDBOX_WEBHOOK_URL`: where the sandbox sends webhooks, default
+    /// `<public_url>/payments/webhook`.
+    pub sandbox_webhook_url: String,
+    /// `SUZ_PAYER_COMMISSION_PERCENT`: what the payer pays on top of an invoice paid by
+    /// card, in percent (default 0).
+    pub payer_commission_percent: Decimal,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -70,9 +87,19 @@ impl Config {
                 username: var("SUZ_SMTP_USER"),
                 password: var("SUZ_SMTP_PASSWORD"),
                 from: var("SUZ_SMTP_FROM").unwrap_or_else(|| "noreply@localhost".into()),
-                starttls: !matches!(var("SUZ_SMTP_STARTTLS").as_deref(), Some("0" | "false")),
             }),
             None => None,
+        };
+        let public_url = var("SUZ_PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let payer_commission_percent = match var("SUZ_PAYER_COMMISSION_PERCENT") {
+            Some(v) => Decimal::from_str(v.trim().replace(',', ".").as_str())
+                .ok()
+                .filter(|d| *d >= Decimal::ZERO && *d <= Decimal::from(20))
+                .ok_or("SUZ_PAYER_COMMISSION_PERCENT: a percent from 0 to 20")?,
+            None => Decimal::ZERO,
         };
         Ok(Config {
             listen,
@@ -84,6 +111,17 @@ impl Config {
             utc_offset_minutes,
             site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
             smtp,
+            payments_url: var("SUZ_PAYMENTS_URL")
+                .unwrap_or_else(|| format!("{public_url}/sandbox")),
+            payments_secret: var("SUZ_PAYMENTS_SECRET"),
+            embedded_sandbox: !matches!(
+                var("SUZ_EMBEDDED_SANDBOX").as_deref(),
+                Some("0" | "false")
+            ),
+            sandbox_webhook_url: var("SUZ_SANDBOX_WEBHOOK_URL")
+                .unwrap_or_else(|| format!("{public_url}/payments/webhook")),
+            public_url,
+            payer_commission_percent,
         })
     }
 
@@ -99,6 +137,21 @@ impl Config {
             utc_offset_minutes: crate::time::DEFAULT_UTC_OFFSET_MINUTES,
             site_root: "target/site".into(),
             smtp: None,
+            public_url: "http://127.0.0.1:0".into(),
+            payments_url: "http://127.0.0.1:0/sandbox".into(),
+            payments_secret: Some("test-secret".into()),
+            embedded_sandbox: true,
+            sandbox_webhook_url: "http://127.0.0.1:0/payments/webhook".into(),
+            payer_commission_percent: Decimal::ZERO,
         }
+    }
+
+    /// Points every URL at the address the app actually listens on (tests bind port 0).
+    pub fn with_address(mut self, addr: SocketAddr) -> Config {
+        self.listen = addr;
+        self.public_url = format!("http://{addr}");
+        self.payments_url = format!("{}/sandbox", self.public_url);
+        self.sandbox_webhook_url = format!("{}/payments/webhook", self.public_url);
+        self
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod db;
+pub mod jobs;
 pub mod state;
 pub mod storage;
 
@@ -54,12 +55,51 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         .execute(&pool)
         .await
         .map_err(|e| format!("database: {e}"))?;
+    let secret = payments_secret(&pool, &config).await?;
+    let http = crate::payments::http::HttpClient::default();
+    let payments = Arc::new(crate::payments::sandbox_client::SandboxGateway {
+        base_url: config.payments_url.clone(),
+        secret: secret.clone(),
+        http: http.clone(),
+    });
+    let sandbox = config.embedded_sandbox.then(|| {
+        Arc::new(crate::payments::sandbox::Sandbox {
+            pool: pool.clone(),
+            secret,
+            public_url: format!("{}/sandbox", config.public_url),
+            webhook_url: config.sandbox_webhook_url.clone(),
+            http,
+        })
+    });
     Ok(AppState {
         leptos_options: leptos_options(&config),
         config: Arc::new(config),
         pool,
         sms,
+        payments,
+        sandbox,
     })
+}
+
+/// The secret shared with the payment provider: configured, or generated once and kept.
+async fn payments_secret(pool: &sqlx::SqlitePool, config: &Config) -> Result<String, String> {
+    if let Some(s) = &config.payments_secret {
+        return Ok(s.clone());
+    }
+    let fresh = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    sqlx::query("insert into app_meta (meta_key, meta_value) values ('payments_secret', ?) on conflict (meta_key) do nothing")
+        .bind(&fresh)
+        .execute(pool)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    sqlx::query_scalar("select meta_value from app_meta where meta_key = 'payments_secret'")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| format!("database: {e}"))
 }
 
 /// The whole HTTP application for a state (also used by the HTTP tests).
@@ -83,12 +123,19 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/uploads/{id}", get(crate::requests::photos::download))
         .route("/staff/exports/{id}", get(crate::orders::export::download))
+        .route("/payments/webhook", post(crate::payments::webhook::intake))
         .leptos_routes_with_context(&state, routes, || {}, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         });
     if state.config.demo {
         app = app.route("/dev/sms", get(dev_sms));
+    }
+    if let Some(sandbox) = &state.sandbox {
+        app = app.nest_service(
+            "/sandbox",
+            crate::payments::sandbox::router(sandbox.clone()),
+        );
     }
     let pkg_dir = format!("{}/pkg", state.config.site_root);
     app.nest_service("/pkg", ServeDir::new(pkg_dir).precompressed_br().precompressed_gzip())
@@ -226,8 +273,9 @@ pub async fn main_entry() -> Result<(), String> {
             );
             Ok(())
         }
+        Some("sandbox-provider") => jobs::run_sandbox_provider().await,
         Some(other) => Err(format!(
-            "unknown command {other}; use `suz` or `suz generate-orders N`"
+            "unknown command {other}; use `suz`, `suz generate-orders N` or `suz sandbox-provider`"
         )),
     }
 }
@@ -238,6 +286,7 @@ pub async fn run() -> Result<(), String> {
     let listen = config.listen;
     let state = build_state(config).await?;
     spawn_housekeeping(state.clone());
+    jobs::spawn(state.clone());
     let pool = state.pool.clone();
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(listen)

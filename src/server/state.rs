@@ -13,6 +13,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
     pub sms: Arc<dyn SmsSender>,
+    pub payments: Arc<dyn crate::payments::gateway::PaymentGateway>,
+    /// The sandbox provider, when it runs inside the app.
+    pub sandbox: Option<Arc<crate::payments::sandbox::Sandbox>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

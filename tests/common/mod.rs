@@ -52,6 +52,34 @@ pub async fn spawn() -> TestApp {
     }
 }
 
+/// An app listening on a real local port, so the payment provider (the sandbox inside
+/// it), its webhooks and the app can call each other over HTTP. Background jobs are not
+/// running: tests drive them with `suz::server::jobs::tick`.
+pub async fn spawn_served() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let config = Config::for_tests(dir.path()).with_address(addr);
+    let state = suz::server::build_state(config).await.expect("state");
+    let router = suz::server::router(state.clone());
+    let served = router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            served.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .expect("serve");
+    });
+    TestApp {
+        state,
+        router,
+        _dir: dir,
+    }
+}
+
 impl TestApp {
     pub fn pool(&self) -> &sqlx::SqlitePool {
         &self.state.pool

@@ -1,0 +1,132 @@
+//! Server functions of the resident's payment screen and saved cards.
+
+use crate::error::AppError;
+use crate::money::Money;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use {
+    super::service, crate::auth::session::require_resident, crate::server::state::app_state,
+    crate::time::now,
+};
+
+/// A plausible e-mail address (the receipt goes there); checked in the form and on the
+/// server.
+pub fn email_ok(email: &str) -> bool {
+    let email = email.trim();
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && email.len() <= 254
+                && !email.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedCard {
+    pub card_id: i64,
+    pub mask: String,
+}
+
+/// What the payment screen shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayScreen {
+    pub invoice_id: i64,
+    pub order_id: i64,
+    pub service_name: String,
+    pub amount: Money,
+    pub commission: Money,
+    pub total: Money,
+    /// The remembered e-mail for receipts.
+    pub email: String,
+    pub cards: Vec<SavedCard>,
+}
+
+/// Where to go after «Перейти к оплате».
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Started {
+    pub payment_id: i64,
+    pub order_id: i64,
+    /// The provider's page, when a card is to be entered there.
+    pub redirect_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentOutcome {
+    Processing,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentResult {
+    pub outcome: PaymentOutcome,
+    pub message: String,
+}
+
+#[server(prefix = "/api", endpoint = "pay_screen")]
+pub async fn fetch_pay_screen(invoice_id: i64) -> Result<PayScreen, AppError> {
+    let me = require_resident()?;
+    let state = app_state()?;
+    service::screen(&state, me.resident_id, invoice_id).await
+}
+
+/// Starts paying an invoice by card. Repeated calls while a payment is under way return
+/// that payment: an invoice is never charged twice.
+#[server(prefix = "/api", endpoint = "start_payment")]
+pub async fn start_payment(
+    invoice_id: i64,
+    email: String,
+    card_id: Option<i64>,
+    save_card: bool,
+) -> Result<Started, AppError> {
+    let me = require_resident()?;
+    let state = app_state()?;
+    let choice = service::PayChoice {
+        email,
+        card_id,
+        save_card,
+    };
+    service::start(&state, me.resident_id, invoice_id, choice, now()).await
+}
+
+/// The result of a payment, asking the provider if it is still open.
+#[server(prefix = "/api", endpoint = "payment_result")]
+pub async fn fetch_payment_result(payment_id: i64) -> Result<PaymentResult, AppError> {
+    let me = require_resident()?;
+    let state = app_state()?;
+    service::result(&state, me.resident_id, payment_id, now()).await
+}
+
+#[server(prefix = "/api", endpoint = "my_cards")]
+pub async fn my_cards() -> Result<Vec<SavedCard>, AppError> {
+    let me = require_resident()?;
+    service::cards(&app_state()?.pool, me.resident_id).await
+}
+
+#[server(prefix = "/api", endpoint = "remove_card")]
+pub async fn remove_card(card_id: i64) -> Result<(), AppError> {
+    let me = require_resident()?;
+    service::remove_card(&app_state()?.pool, me.resident_id, card_id, now()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::email_ok;
+
+    #[test]
+    fn receipt_addresses_are_checked() {
+        assert!(email_ok("ivanov@example.ru"));
+        assert!(email_ok(" a.b@c.d "));
+        assert!(!email_ok("ivanov"));
+        assert!(!email_ok("@example.ru"));
+        assert!(!email_ok("a@b"));
+        assert!(!email_ok("a b@c.d"));
+    }
+}

@@ -1,0 +1,61 @@
+//! A small HTTP/1 JSON client (hyper) for talking to the payment provider and for the
+//! sandbox's webhook deliveries.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+/// How long one call may take.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct HttpClient {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        HttpClient {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+}
+
+impl HttpClient {
+    /// Sends a request; `Err` when the other side could not be reached in time.
+    pub async fn send(
+        &self,
+        method: http::Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<(http::StatusCode, Vec<u8>), String> {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header(http::header::CONTENT_TYPE, "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let call = async {
+            let res = self.client.request(req).await.map_err(|e| e.to_string())?;
+            let status = res.status();
+            let bytes = res
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok((status, bytes.to_vec()))
+        };
+        tokio::time::timeout(TIMEOUT, call)
+            .await
+            .map_err(|_| "timed out".to_owned())?
+    }
+}

@@ -1,0 +1,767 @@
+//! The sandbox payment provider shipped with the project. It behaves like an acquirer:
+//! an API for payments and refunds, its own hosted card page with test cards (success,
+//! decline, a confirmation step), card tokens, an acquiring fee, refunds that complete
+//! later, and webhooks signed with HMAC that arrive asynchronously, with retries, and
+//! (by test card) lost, repeated or out of order. It keeps its own tables (`sandbox_*`)
+//! and talks to the app only over HTTP, so it runs inside the app under `/sandbox` or
+//! as a separate process (`suz sandbox-provider`).
+
+use super::gateway::{
+    signature, CreatePayment, CreateRefund, ProviderPayment, ProviderRefund, ProviderStatus,
+    RefundStatus, WebhookEvent,
+};
+use super::http::HttpClient;
+use crate::money::Money;
+use axum::extract::{Form, Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http::{HeaderMap, StatusCode};
+use rust_decimal::Decimal;
+use sqlx::SqlitePool;
+use std::sync::Arc;
+
+/// Test cards of the hosted page.
+pub mod cards {
+    /// Paid.
+    pub const SUCCESS: &str = "4242424242424242";
+    /// Declined by the bank.
+    pub const DECLINE: &str = "4000000000000002";
+    /// Asks for a confirmation code (use 1234) before paying.
+    pub const CONFIRM: &str = "4000000000003220";
+    /// Paid, but every webhook about it is lost: only polling finds out.
+    pub const LOST_WEBHOOKS: &str = "4000000000000077";
+    /// Paid; webhooks come twice and a stale one arrives last.
+    pub const REPEATED_WEBHOOKS: &str = "4000000000000101";
+    /// The confirmation code of the sandbox.
+    pub const CONFIRMATION_CODE: &str = "1234";
+}
+
+/// The acquiring fee the sandbox keeps, in percent of a payment.
+pub fn fee_percent() -> Decimal {
+    Decimal::new(22, 1)
+}
+
+/// The sandbox as a running service.
+pub struct Sandbox {
+    pub pool: SqlitePool,
+    /// Shared with the app: API key and webhook signing secret.
+    pub secret: String,
+    /// Where payers' browsers reach the sandbox (for the hosted page).
+    pub public_url: String,
+    /// Where webhooks go.
+    pub webhook_url: String,
+    pub http: HttpClient,
+}
+
+type Shared = Arc<Sandbox>;
+
+pub fn router(sandbox: Shared) -> Router {
+    Router::new()
+        .route("/api/payments", post(api_create_payment))
+        .route("/api/payments/{id}", get(api_payment))
+        .route("/api/refunds", post(api_create_refund))
+        .route("/api/refunds/{id}", get(api_refund))
+        .route("/pay/{id}", get(page).post(pay))
+        .route("/pay/{id}/confirm", post(confirm))
+        .with_state(sandbox)
+}
+
+fn now() -> i64 {
+    crate::time::now()
+}
+
+fn authorized(sandbox: &Sandbox, headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {}", sandbox.secret))
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+#[derive(sqlx::FromRow)]
+struct PaymentRow {
+    id: String,
+    amount_kopecks: i64,
+    description: String,
+    return_url: String,
+    status: String,
+    card_token: Option<String>,
+    card_mask: Option<String>,
+    save_card: bool,
+    fee_kopecks: i64,
+    failure: Option<String>,
+    fault: String,
+}
+
+impl PaymentRow {
+    fn status(&self) -> ProviderStatus {
+        match self.status.as_str() {
+            "succeeded" => ProviderStatus::Succeeded,
+            "failed" => ProviderStatus::Failed,
+            "requires_confirmation" => ProviderStatus::RequiresConfirmation,
+            _ => ProviderStatus::Pending,
+        }
+    }
+
+    fn view(&self, public_url: &str) -> ProviderPayment {
+        let status = self.status();
+        ProviderPayment {
+            id: self.id.clone(),
+            status,
+            amount: Money::from_kopecks(self.amount_kopecks),
+            confirmation_url: (!status.is_final()).then(|| format!("{public_url}/pay/{}", self.id)),
+            card_token: (status == ProviderStatus::Succeeded && self.save_card)
+                .then(|| self.card_token.clone())
+                .flatten(),
+            card_mask: self.card_mask.clone(),
+            fee: Money::from_kopecks(self.fee_kopecks),
+            failure: self.failure.clone(),
+        }
+    }
+}
+
+async fn load(pool: &SqlitePool, id: &str) -> Result<Option<PaymentRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, amount_kopecks, description, return_url, status, card_token, card_mask, save_card, \
+         fee_kopecks, failure, fault from sandbox_payments where id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn api_create_payment(
+    State(sb): State<Shared>,
+    headers: HeaderMap,
+    Json(req): Json<CreatePayment>,
+) -> Response {
+    if !authorized(&sb, &headers) {
+        return refuse(StatusCode::UNAUTHORIZED, "bad api key");
+    }
+    match create_payment(&sb, req).await {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "sandbox: create payment");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+async fn create_payment(sb: &Sandbox, req: CreatePayment) -> Result<ProviderPayment, sqlx::Error> {
+    let mut tx = sb.pool.begin().await?;
+    // The same idempotency key returns the payment it created.
+    let existing: Option<String> =
+        sqlx::query_scalar("select id from sandbox_payments where idempotency_key = ?")
+            .bind(&req.idempotency_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(id) = existing {
+        tx.commit().await?;
+        let row = load(&sb.pool, &id).await?.ok_or(sqlx::Error::RowNotFound)?;
+        return Ok(row.view(&sb.public_url));
+    }
+    let id = new_id("pay");
+    let t = now();
+    sqlx::query(
+        "insert into sandbox_payments (id, idempotency_key, amount_kopecks, description, return_url, status, \
+         save_card, created_at, updated_at) values (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(&req.idempotency_key)
+    .bind(req.amount.kopecks())
+    .bind(&req.description)
+    .bind(&req.return_url)
+    .bind(req.save_card)
+    .bind(t)
+    .bind(t)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    if let Some(token) = req.card_token {
+        // A saved card pays at once, without the page.
+        let card: Option<String> =
+            sqlx::query_scalar("select mask from sandbox_cards where token = ?")
+                .bind(&token)
+                .fetch_optional(&sb.pool)
+                .await?;
+        match card {
+            Some(mask) => {
+                sqlx::query(
+                    "update sandbox_payments set card_token = ?, card_mask = ? where id = ?",
+                )
+                .bind(&token)
+                .bind(&mask)
+                .bind(&id)
+                .execute(&sb.pool)
+                .await?;
+                finish(sb, &id, Outcome::Paid, t).await?;
+            }
+            None => {
+                finish(
+                    sb,
+                    &id,
+                    Outcome::Declined("Сохранённая карта не найдена"),
+                    t,
+                )
+                .await?
+            }
+        }
+    }
+    let row = load(&sb.pool, &id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    Ok(row.view(&sb.public_url))
+}
+
+async fn api_payment(
+    State(sb): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !authorized(&sb, &headers) {
+        return refuse(StatusCode::UNAUTHORIZED, "bad api key");
+    }
+    match load(&sb.pool, &id).await {
+        Ok(Some(row)) => Json(row.view(&sb.public_url)).into_response(),
+        Ok(None) => refuse(StatusCode::NOT_FOUND, "no such payment"),
+        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    }
+}
+
+enum Outcome {
+    Paid,
+    Declined(&'static str),
+}
+
+/// Ends a payment and schedules its webhooks.
+async fn finish(sb: &Sandbox, id: &str, outcome: Outcome, t: i64) -> Result<(), sqlx::Error> {
+    let row = load(&sb.pool, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    if row.status().is_final() {
+        return Ok(());
+    }
+    match outcome {
+        Outcome::Paid => {
+            let fee = Money::from_kopecks(row.amount_kopecks)
+                .checked_mul_decimal(fee_percent() / Decimal::from(100))
+                .unwrap_or(Money::ZERO);
+            sqlx::query(
+                "update sandbox_payments set status = 'succeeded', fee_kopecks = ?, updated_at = ? \
+                 where id = ? and status in ('pending', 'requires_confirmation')",
+            )
+            .bind(fee.kopecks())
+            .bind(t)
+            .bind(id)
+            .execute(&sb.pool)
+            .await?;
+        }
+        Outcome::Declined(reason) => {
+            sqlx::query(
+                "update sandbox_payments set status = 'failed', failure = ?, updated_at = ? \
+                 where id = ? and status in ('pending', 'requires_confirmation')",
+            )
+            .bind(reason)
+            .bind(t)
+            .bind(id)
+            .execute(&sb.pool)
+            .await?;
+        }
+    }
+    let row = load(&sb.pool, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let event = WebhookEvent {
+        event_id: new_id("evt"),
+        payment: Some(row.view(&sb.public_url)),
+        refund: None,
+    };
+    match row.fault.as_str() {
+        "lose_webhooks" => schedule(sb, &event, t + 1, true).await?,
+        "repeat_webhooks" => {
+            schedule(sb, &event, t + 1, false).await?;
+            schedule(sb, &event, t + 3, false).await?;
+            // A stale event about an earlier state arrives last.
+            let mut stale = row.view(&sb.public_url);
+            stale.status = ProviderStatus::Pending;
+            let stale = WebhookEvent {
+                event_id: new_id("evt"),
+                payment: Some(stale),
+                refund: None,
+            };
+            schedule(sb, &stale, t + 5, false).await?;
+        }
+        _ => schedule(sb, &event, t + 1, false).await?,
+    }
+    Ok(())
+}
+
+async fn schedule(
+    sb: &Sandbox,
+    event: &WebhookEvent,
+    due: i64,
+    dropped: bool,
+) -> Result<(), sqlx::Error> {
+    let body = serde_json::to_string(event).unwrap_or_default();
+    sqlx::query(
+        "insert into sandbox_webhooks (event_id, body, due_at, dropped) values (?, ?, ?, ?)",
+    )
+    .bind(&event.event_id)
+    .bind(body)
+    .bind(due)
+    .bind(dropped)
+    .execute(&sb.pool)
+    .await?;
+    Ok(())
+}
+
+/// Delivers due webhooks (signed), retrying failed deliveries with growing pauses.
+/// Returns how many were delivered.
+pub async fn deliver_due(sb: &Sandbox, t: i64) -> Result<usize, sqlx::Error> {
+    let due: Vec<(i64, String, i64)> = sqlx::query_as(
+        "select id, body, attempts from sandbox_webhooks where delivered_at is null and dropped = 0 and due_at <= ? \
+         order by due_at, id limit 50",
+    )
+    .bind(t)
+    .fetch_all(&sb.pool)
+    .await?;
+    let mut delivered = 0;
+    for (id, body, attempts) in due {
+        let header = signature::sign(&sb.secret, t, body.as_bytes());
+        let sent = sb
+            .http
+            .send(
+                http::Method::POST,
+                &sb.webhook_url,
+                &[(signature::HEADER, header)],
+                body.into_bytes(),
+            )
+            .await;
+        match sent {
+            Ok((status, _)) if status.is_success() => {
+                delivered += 1;
+                sqlx::query("update sandbox_webhooks set delivered_at = ?, attempts = attempts + 1 where id = ?")
+                    .bind(t)
+                    .bind(id)
+                    .execute(&sb.pool)
+                    .await?;
+            }
+            other => {
+                tracing::warn!(?other, "sandbox: webhook not accepted, will retry");
+                let pause = 2i64.pow((attempts as u32).min(9)).min(600);
+                sqlx::query(
+                    "update sandbox_webhooks set attempts = attempts + 1, due_at = ?, dropped = (attempts + 1 >= 12) where id = ?",
+                )
+                .bind(t + pause)
+                .bind(id)
+                .execute(&sb.pool)
+                .await?;
+            }
+        }
+    }
+    Ok(delivered)
+}
+
+async fn api_create_refund(
+    State(sb): State<Shared>,
+    headers: HeaderMap,
+    Json(req): Json<CreateRefund>,
+) -> Response {
+    if !authorized(&sb, &headers) {
+        return refuse(StatusCode::UNAUTHORIZED, "bad api key");
+    }
+    match create_refund(&sb, req).await {
+        Ok(Ok(r)) => Json(r).into_response(),
+        Ok(Err(msg)) => refuse(StatusCode::UNPROCESSABLE_ENTITY, msg),
+        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    }
+}
+
+async fn load_refund(pool: &SqlitePool, id: &str) -> Result<Option<ProviderRefund>, sqlx::Error> {
+    let row: Option<(String, String, String, i64)> = sqlx::query_as(
+        "select id, payment_id, status, amount_kopecks from sandbox_refunds where id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id, payment_id, status, amount)| ProviderRefund {
+        id,
+        payment_id,
+        status: match status.as_str() {
+            "succeeded" => RefundStatus::Succeeded,
+            "failed" => RefundStatus::Failed,
+            _ => RefundStatus::Pending,
+        },
+        amount: Money::from_kopecks(amount),
+    }))
+}
+
+/// Refunds are accepted at once and complete a little later ([`REFUND_DELAY_SECONDS`]).
+pub const REFUND_DELAY_SECONDS: i64 = 5;
+
+async fn create_refund(
+    sb: &Sandbox,
+    req: CreateRefund,
+) -> Result<Result<ProviderRefund, &'static str>, sqlx::Error> {
+    let mut tx = sb.pool.begin().await?;
+    let existing: Option<String> =
+        sqlx::query_scalar("select id from sandbox_refunds where idempotency_key = ?")
+            .bind(&req.idempotency_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(id) = existing {
+        tx.commit().await?;
+        return Ok(load_refund(&sb.pool, &id).await?.ok_or("no such refund"));
+    }
+    let paid: Option<(i64, String)> =
+        sqlx::query_as("select amount_kopecks, status from sandbox_payments where id = ?")
+            .bind(&req.payment_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((amount, status)) = paid else {
+        return Ok(Err("no such payment"));
+    };
+    if status != "succeeded" {
+        return Ok(Err("payment not succeeded"));
+    }
+    let refunded: i64 = sqlx::query_scalar(
+        "select coalesce(sum(amount_kopecks), 0) from sandbox_refunds where payment_id = ? and status <> 'failed'",
+    )
+    .bind(&req.payment_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if req.amount.kopecks() <= 0 || refunded + req.amount.kopecks() > amount {
+        return Ok(Err("amount exceeds the refundable rest"));
+    }
+    let id = new_id("rfd");
+    let t = now();
+    sqlx::query(
+        "insert into sandbox_refunds (id, payment_id, idempotency_key, amount_kopecks, status, due_at, created_at) \
+         values (?, ?, ?, ?, 'pending', ?, ?)",
+    )
+    .bind(&id)
+    .bind(&req.payment_id)
+    .bind(&req.idempotency_key)
+    .bind(req.amount.kopecks())
+    .bind(t + REFUND_DELAY_SECONDS)
+    .bind(t)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(load_refund(&sb.pool, &id).await?.ok_or("no such refund"))
+}
+
+/// Completes refunds whose time has come and schedules their webhooks.
+pub async fn complete_due_refunds(sb: &Sandbox, t: i64) -> Result<usize, sqlx::Error> {
+    let due: Vec<String> = sqlx::query_scalar(
+        "select id from sandbox_refunds where status = 'pending' and due_at <= ? order by due_at limit 50",
+    )
+    .bind(t)
+    .fetch_all(&sb.pool)
+    .await?;
+    for id in &due {
+        sqlx::query(
+            "update sandbox_refunds set status = 'succeeded' where id = ? and status = 'pending'",
+        )
+        .bind(id)
+        .execute(&sb.pool)
+        .await?;
+        if let Some(refund) = load_refund(&sb.pool, id).await? {
+            let event = WebhookEvent {
+                event_id: new_id("evt"),
+                payment: None,
+                refund: Some(refund),
+            };
+            schedule(sb, &event, t + 1, false).await?;
+        }
+    }
+    Ok(due.len())
+}
+
+async fn api_refund(
+    State(sb): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !authorized(&sb, &headers) {
+        return refuse(StatusCode::UNAUTHORIZED, "bad api key");
+    }
+    match load_refund(&sb.pool, &id).await {
+        Ok(Some(r)) => Json(r).into_response(),
+        Ok(None) => refuse(StatusCode::NOT_FOUND, "no such refund"),
+        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn page_html(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!DOCTYPE html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>\
+         body{{font-family:system-ui,sans-serif;background:#eef2f7;margin:0;padding:1rem;color:#1c2430}}\
+         main{{max-width:420px;margin:0 auto;background:#fff;border-radius:14px;padding:1.25rem}}\
+         h1{{font-size:1.2rem}} label{{display:flex;flex-direction:column;gap:.3rem;margin:.7rem 0}}\
+         input{{font-size:1.1rem;padding:.6rem;border:1px solid #cfd6e0;border-radius:8px}}\
+         .row{{display:flex;gap:.75rem}} .row label{{flex:1}}\
+         button{{width:100%;min-height:48px;font-size:1.05rem;border:0;border-radius:10px;background:#0a7d4f;color:#fff;margin-top:.8rem}}\
+         .amount{{font-size:1.6rem;font-weight:700}} .err{{color:#c62828}} .hint{{color:#667;font-size:.85rem}}\
+         </style></head><body><main><p class=\"hint\">Песочница платёжной системы · тестовый режим</p>{body}</main></body></html>"
+    ))
+}
+
+async fn page(State(sb): State<Shared>, Path(id): Path<String>) -> Response {
+    match load(&sb.pool, &id).await {
+        Ok(Some(row)) => render_page(&row, None).into_response(),
+        _ => (
+            StatusCode::NOT_FOUND,
+            page_html("Платёж не найден", "<h1>Платёж не найден</h1>"),
+        )
+            .into_response(),
+    }
+}
+
+fn render_page(row: &PaymentRow, error: Option<&str>) -> Html<String> {
+    let amount = Money::from_kopecks(row.amount_kopecks);
+    if row.status().is_final() {
+        return page_html(
+            "Оплата",
+            &format!(
+                "<h1>Платёж уже обработан</h1><p><a href=\"{}\">Вернуться в приложение</a></p>",
+                escape(&row.return_url)
+            ),
+        );
+    }
+    if row.status() == ProviderStatus::RequiresConfirmation {
+        return page_html(
+            "Подтверждение",
+            &format!(
+                "<h1>Подтверждение платежа</h1><p class=\"amount\">{}</p>\
+                 <form method=\"post\" action=\"{}/confirm\"><label>Код подтверждения из СМС банка\
+                 <input name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required></label>\
+                 {}<button type=\"submit\">Подтвердить</button></form>\
+                 <p class=\"hint\">В песочнице код — {}</p>",
+                escape(&amount.to_string()),
+                escape(&row.id),
+                error.map(|e| format!("<p class=\"err\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default(),
+                cards::CONFIRMATION_CODE,
+            ),
+        );
+    }
+    page_html(
+        "Оплата картой",
+        &format!(
+            "<h1>{}</h1><p class=\"amount\">{}</p>\
+             <form method=\"post\"><label>Номер карты<input name=\"number\" inputmode=\"numeric\" autocomplete=\"cc-number\" required></label>\
+             <div class=\"row\"><label>Срок (ММ/ГГ)<input name=\"expiry\" placeholder=\"12/30\" autocomplete=\"cc-exp\" required></label>\
+             <label>CVC<input name=\"cvc\" inputmode=\"numeric\" autocomplete=\"cc-csc\" required></label></div>\
+             {}<button type=\"submit\">Оплатить {}</button></form>\
+             <p class=\"hint\">Тестовые карты: {} — успешно; {} — отказ банка; {} — с подтверждением кодом {}; \
+             {} — успешно, но уведомления теряются; {} — уведомления повторяются.</p>",
+            escape(&row.description),
+            escape(&amount.to_string()),
+            error.map(|e| format!("<p class=\"err\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default(),
+            escape(&amount.to_string()),
+            cards::SUCCESS,
+            cards::DECLINE,
+            cards::CONFIRM,
+            cards::CONFIRMATION_CODE,
+            cards::LOST_WEBHOOKS,
+            cards::REPEATED_WEBHOOKS,
+        ),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct CardForm {
+    number: String,
+    expiry: String,
+    cvc: String,
+}
+
+/// Luhn check of a card number.
+pub fn luhn_ok(digits: &str) -> bool {
+    if !(12..=19).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .chars()
+        .rev()
+        .filter_map(|c| c.to_digit(10))
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 {
+                    d * 2 - 9
+                } else {
+                    d * 2
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// `MM/YY` not in the past (months counted from the Unix epoch, UTC).
+fn expiry_ok(text: &str, t: i64) -> bool {
+    let Some((m, y)) = text.trim().split_once('/') else {
+        return false;
+    };
+    let (Ok(m), Ok(y)) = (m.trim().parse::<i64>(), y.trim().parse::<i64>()) else {
+        return false;
+    };
+    if !(1..=12).contains(&m) {
+        return false;
+    }
+    let year = if y < 100 { 2000 + y } else { y };
+    let today = crate::time::LocalDateTime::from_unix(t, 0);
+    (year, m) >= (today.year, i64::from(today.month))
+}
+
+async fn pay(
+    State(sb): State<Shared>,
+    Path(id): Path<String>,
+    Form(card): Form<CardForm>,
+) -> Response {
+    let Ok(Some(row)) = load(&sb.pool, &id).await else {
+        return (
+            StatusCode::NOT_FOUND,
+            page_html("Платёж не найден", "<h1>Платёж не найден</h1>"),
+        )
+            .into_response();
+    };
+    if row.status().is_final() {
+        return Redirect::to(&row.return_url).into_response();
+    }
+    let number: String = card.number.chars().filter(|c| c.is_ascii_digit()).collect();
+    let t = now();
+    if !luhn_ok(&number) {
+        return render_page(&row, Some("Проверьте номер карты")).into_response();
+    }
+    if !expiry_ok(&card.expiry, t) {
+        return render_page(&row, Some("Проверьте срок действия карты")).into_response();
+    }
+    let cvc_ok = card.cvc.trim().len() == 3 && card.cvc.trim().chars().all(|c| c.is_ascii_digit());
+    if !cvc_ok {
+        return render_page(&row, Some("CVC — три цифры с обратной стороны карты")).into_response();
+    }
+    let mask = format!("•••• {}", &number[number.len() - 4..]);
+    let token = format!("card_{}", uuid::Uuid::new_v4().simple());
+    let fault = match number.as_str() {
+        cards::LOST_WEBHOOKS => "lose_webhooks",
+        cards::REPEATED_WEBHOOKS => "repeat_webhooks",
+        _ => "",
+    };
+    let saved = async {
+        if row.save_card {
+            sqlx::query("insert into sandbox_cards (token, mask, number_last4, created_at) values (?, ?, ?, ?)")
+                .bind(&token)
+                .bind(&mask)
+                .bind(&number[number.len() - 4..])
+                .bind(t)
+                .execute(&sb.pool)
+                .await?;
+        }
+        sqlx::query("update sandbox_payments set card_token = ?, card_mask = ?, fault = ?, updated_at = ? where id = ?")
+            .bind(row.save_card.then_some(&token))
+            .bind(&mask)
+            .bind(fault)
+            .bind(t)
+            .bind(&id)
+            .execute(&sb.pool)
+            .await?;
+        match number.as_str() {
+            cards::DECLINE => finish(&sb, &id, Outcome::Declined("Банк отклонил платёж"), t).await,
+            cards::CONFIRM => {
+                sqlx::query("update sandbox_payments set status = 'requires_confirmation' where id = ?")
+                    .bind(&id)
+                    .execute(&sb.pool)
+                    .await
+                    .map(|_| ())
+            }
+            _ => finish(&sb, &id, Outcome::Paid, t).await,
+        }
+    }
+    .await;
+    if let Err(e) = saved {
+        tracing::error!(error = %e, "sandbox: pay");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            page_html("Ошибка", "<h1>Ошибка, попробуйте ещё раз</h1>"),
+        )
+            .into_response();
+    }
+    if number == cards::CONFIRM {
+        return Redirect::to(&format!("{}/pay/{id}", sb.public_url)).into_response();
+    }
+    Redirect::to(&row.return_url).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct ConfirmForm {
+    code: String,
+}
+
+async fn confirm(
+    State(sb): State<Shared>,
+    Path(id): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> Response {
+    let Ok(Some(row)) = load(&sb.pool, &id).await else {
+        return (
+            StatusCode::NOT_FOUND,
+            page_html("Платёж не найден", "<h1>Платёж не найден</h1>"),
+        )
+            .into_response();
+    };
+    if row.status() != ProviderStatus::RequiresConfirmation {
+        return Redirect::to(&row.return_url).into_response();
+    }
+    if form.code.trim() != cards::CONFIRMATION_CODE {
+        return render_page(&row, Some("Неверный код")).into_response();
+    }
+    if let Err(e) = finish(&sb, &id, Outcome::Paid, now()).await {
+        tracing::error!(error = %e, "sandbox: confirm");
+    }
+    Redirect::to(&row.return_url).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_cards_pass_the_luhn_check() {
+        for n in [
+            cards::SUCCESS,
+            cards::DECLINE,
+            cards::CONFIRM,
+            cards::LOST_WEBHOOKS,
+            cards::REPEATED_WEBHOOKS,
+        ] {
+            assert!(luhn_ok(n), "{n}");
+        }
+        assert!(!luhn_ok("4242424242424241"));
+        assert!(!luhn_ok("4242"));
+    }
+
+    #[test]
+    fn expiry_is_month_and_year_not_in_the_past() {
+        let nov_2026 = 1_795_000_000; // 2026-11-19
+        assert!(expiry_ok("11/26", nov_2026));
+        assert!(expiry_ok("01/30", nov_2026));
+        assert!(!expiry_ok("10/26", nov_2026));
+        assert!(!expiry_ok("13/30", nov_2026));
+        assert!(!expiry_ok("1230", nov_2026));
+    }
+}

@@ -1,0 +1,106 @@
+//! The app's adapter for the sandbox provider: its HTTP API with an API key, and its
+//! HMAC-signed webhooks. A real acquirer's adapter would implement the same trait.
+
+use super::gateway::{
+    signature, CreatePayment, CreateRefund, GatewayError, PaymentGateway, ProviderPayment,
+    ProviderRefund, WebhookEvent,
+};
+use super::http::HttpClient;
+use async_trait::async_trait;
+use http::{HeaderMap, Method};
+use serde::de::DeserializeOwned;
+
+pub struct SandboxGateway {
+    /// The provider's API, e.g. `http://127.0.0.1:3000/sandbox`.
+    pub base_url: String,
+    pub secret: String,
+    pub http: HttpClient,
+}
+
+impl SandboxGateway {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, GatewayError> {
+        let url = format!("{}{path}", self.base_url);
+        let auth = format!("Bearer {}", self.secret);
+        let (status, bytes) = self
+            .http
+            .send(
+                method,
+                &url,
+                &[("authorization", auth)],
+                body.unwrap_or_default(),
+            )
+            .await
+            .map_err(GatewayError::Unavailable)?;
+        if status.is_server_error() {
+            return Err(GatewayError::Unavailable(format!("HTTP {status}")));
+        }
+        if !status.is_success() {
+            return Err(GatewayError::Refused(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| GatewayError::Unavailable(e.to_string()))
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Option<Vec<u8>> {
+    serde_json::to_vec(value).ok()
+}
+
+#[async_trait]
+impl PaymentGateway for SandboxGateway {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
+    async fn create_payment(
+        &self,
+        request: CreatePayment,
+    ) -> Result<ProviderPayment, GatewayError> {
+        self.call(Method::POST, "/api/payments", json(&request))
+            .await
+    }
+
+    async fn payment(&self, id: &str) -> Result<ProviderPayment, GatewayError> {
+        self.call(
+            Method::GET,
+            &format!("/api/payments/{}", crate::url::encode(id)),
+            None,
+        )
+        .await
+    }
+
+    async fn refund(&self, request: CreateRefund) -> Result<ProviderRefund, GatewayError> {
+        self.call(Method::POST, "/api/refunds", json(&request))
+            .await
+    }
+
+    async fn refund_status(&self, id: &str) -> Result<ProviderRefund, GatewayError> {
+        self.call(
+            Method::GET,
+            &format!("/api/refunds/{}", crate::url::encode(id)),
+            None,
+        )
+        .await
+    }
+
+    fn verify_webhook(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<WebhookEvent, GatewayError> {
+        let header = headers
+            .get(signature::HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(GatewayError::BadSignature)?;
+        if !signature::verify(&self.secret, header, body, crate::time::now()) {
+            return Err(GatewayError::BadSignature);
+        }
+        serde_json::from_slice(body).map_err(|e| GatewayError::Refused(e.to_string()))
+    }
+}

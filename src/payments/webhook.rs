@@ -1,0 +1,62 @@
+//! `POST /payments/webhook`: the provider's signed notifications. A bad signature is
+//! refused; an event seen before is acknowledged and ignored; applying is idempotent.
+
+use super::gateway::GatewayError;
+use super::service;
+use crate::server::state::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+
+pub async fn intake(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let event = match state.payments.verify_webhook(&headers, &body) {
+        Ok(e) => e,
+        Err(GatewayError::BadSignature) => {
+            tracing::warn!("webhook with a bad signature refused");
+            return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
+        }
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let seen: Result<Option<String>, sqlx::Error> =
+        sqlx::query_scalar("select event_id from webhook_events where event_id = ?")
+            .bind(&event.event_id)
+            .fetch_optional(&state.pool)
+            .await;
+    match seen {
+        Ok(Some(_)) => return (StatusCode::OK, "already processed").into_response(),
+        Ok(None) => {}
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+    let now = crate::time::now();
+    if let Some(p) = &event.payment {
+        if let Err(e) = service::apply(&state, p, now).await {
+            tracing::error!(error = %e, "webhook: applying a payment event");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    }
+    if let Some(r) = &event.refund {
+        // Refund results are applied by the refunds issue; until then they are logged.
+        tracing::info!(refund = %r.id, status = ?r.status, "refund event received");
+    }
+    let (kind, object) = match (&event.payment, &event.refund) {
+        (Some(p), _) => ("payment", p.id.clone()),
+        (_, Some(r)) => ("refund", r.id.clone()),
+        _ => ("other", String::new()),
+    };
+    let recorded = sqlx::query(
+        "insert into webhook_events (event_id, provider, kind, object_id, received_at) values (?, ?, ?, ?, ?) \
+         on conflict (event_id) do nothing",
+    )
+    .bind(&event.event_id)
+    .bind(state.payments.name())
+    .bind(kind)
+    .bind(object)
+    .bind(now)
+    .execute(&state.pool)
+    .await;
+    match recorded {
+        Ok(_) => (StatusCode::OK, "ok").into_response(),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}

@@ -1,0 +1,721 @@
+//! Invoices and card payments through the sandbox provider over real HTTP: invoice rules,
+//! the hosted page, signed webhooks (replayed, repeated, reordered, lost), the payment
+//! outbox, parallel payment attempts, saved cards, receipts and prepaid orders.
+
+mod common;
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use suz::auth::model::StaffUser;
+use suz::error::AppError;
+use suz::invoices::rules::{DiscountKind, InvoiceAction, LineInput};
+use suz::invoices::service as invoices;
+use suz::orders::service::{self as orders, StateChange};
+use suz::orders::status::OrderStatus;
+use suz::payments::sandbox::cards;
+use suz::payments::service::{self as payments, PayChoice};
+use suz::requests::service::{self as requests, SubmitInput};
+use suz::server::jobs;
+
+async fn staff(app: &common::TestApp, email: &str) -> StaffUser {
+    suz::auth::repo::staff_by_id(app.pool(), app.staff_id(email).await)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn now() -> i64 {
+    suz::time::now()
+}
+
+/// A new request of resident +79000000002 for «Устранение засора» (master, СантехСервис).
+async fn new_order(app: &common::TestApp, key: &str) -> (i64, i64) {
+    let resident = app.resident_id("+79000000002").await;
+    let service_id: i64 =
+        sqlx::query_scalar("select service_id from services where name = 'Устранение засора'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    let input = SubmitInput {
+        service_id,
+        values: vec![
+            ("where".into(), "Ванна".into()),
+            ("visit".into(), "2030-01-01T10:00".into()),
+        ],
+        submit_key: key.into(),
+    };
+    let done = requests::submit(app.pool(), resident, input, 180, now())
+        .await
+        .unwrap();
+    (done.order_id, resident)
+}
+
+async fn item(app: &common::TestApp, name: &str) -> i64 {
+    sqlx::query_scalar("select price_item_id from price_items where name = ?")
+        .bind(name)
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
+fn line(price_item_id: i64, quantity: &str, kind: DiscountKind, value: &str) -> LineInput {
+    LineInput {
+        price_item_id,
+        quantity: quantity.into(),
+        discount_kind: kind,
+        discount_value: value.into(),
+    }
+}
+
+async fn invoice_state(app: &common::TestApp, invoice_id: i64) -> (String, Option<String>) {
+    sqlx::query_as("select status, paid_method from invoices where invoice_id = ?")
+        .bind(invoice_id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
+async fn order_sum(app: &common::TestApp, order_id: i64) -> (i64, bool) {
+    sqlx::query_as("select total_kopecks, all_paid from orders where order_id = ?")
+        .bind(order_id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
+async fn count(app: &common::TestApp, sql: &str, id: i64) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
+/// An active invoice of 1 200,00 ₽ on a new order.
+async fn active_invoice(app: &common::TestApp, key: &str) -> (i64, i64, i64) {
+    let (order_id, resident) = new_order(app, key).await;
+    let master = staff(app, "master@demo.ru").await;
+    let lines = [line(
+        item(app, "Прочистка засора").await,
+        "1",
+        DiscountKind::None,
+        "",
+    )];
+    let invoice = invoices::create(app.pool(), &master, order_id, &lines, now())
+        .await
+        .unwrap();
+    invoices::act(app.pool(), &master, invoice, InvoiceAction::Activate, now())
+        .await
+        .unwrap();
+    (order_id, resident, invoice)
+}
+
+fn choice(save_card: bool) -> PayChoice {
+    PayChoice {
+        email: "ivanov@example.ru".into(),
+        card_id: None,
+        save_card,
+    }
+}
+
+/// Pays on the sandbox's hosted page the way a browser does; returns where it redirects.
+async fn pay_on_page(app: &common::TestApp, url: &str, card: &str) -> String {
+    let path = url
+        .split_once("/sandbox/")
+        .map(|(_, p)| format!("/sandbox/{p}"))
+        .unwrap();
+    let body = format!("number={card}&expiry=12%2F35&cvc=123");
+    let req = Request::post(path)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(Body::from(body))
+        .unwrap();
+    let reply = app.send(req).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    reply.location().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn invoice_rules_hold_on_the_server() {
+    let app = common::spawn().await;
+    let (order_id, _) = new_order(&app, "inv-rules-1").await;
+    let master = staff(&app, "master@demo.ru").await;
+    let viewer = staff(&app, "viewer@demo.ru").await;
+    let cleaner = staff(&app, "cleaner@demo.ru").await;
+
+    // Only the price list of the service's provider (СантехСервис) is offered.
+    let offered = invoices::price_items(app.pool(), &master, order_id)
+        .await
+        .unwrap();
+    assert!(offered.iter().any(|i| i.name == "Прочистка засора"));
+    assert!(!offered.iter().any(|i| i.name == "Замена розетки"));
+    let foreign = [line(
+        item(&app, "Замена розетки").await,
+        "1",
+        DiscountKind::None,
+        "",
+    )];
+    let refused = invoices::create(app.pool(), &master, order_id, &foreign, now()).await;
+    assert!(
+        matches!(refused, Err(AppError::Validation(ref m)) if m.contains("прайс-листа")),
+        "{refused:?}"
+    );
+
+    // 1 200,00 × 2,5 − 10 % = 2 700,00; plus 450,00 − 50,00 = 400,00.
+    let lines = [
+        line(
+            item(&app, "Прочистка засора").await,
+            "2,5",
+            DiscountKind::Percent,
+            "10",
+        ),
+        line(
+            item(&app, "Гибкая подводка").await,
+            "1",
+            DiscountKind::Amount,
+            "50",
+        ),
+    ];
+    let first = invoices::create(app.pool(), &master, order_id, &lines, now())
+        .await
+        .unwrap();
+    let stored: i64 = count(
+        &app,
+        "select total_kopecks from invoices where invoice_id = ?",
+        first,
+    )
+    .await;
+    assert_eq!(stored, 310_000);
+    assert_eq!(order_sum(&app, order_id).await, (310_000, false));
+
+    // Read-only and other people's orders are refused; a second invoice waits for payment.
+    assert!(matches!(
+        invoices::create(app.pool(), &viewer, order_id, &lines, now()).await,
+        Err(AppError::Forbidden)
+    ));
+    assert!(
+        invoices::create(app.pool(), &cleaner, order_id, &lines, now())
+            .await
+            .is_err()
+    );
+    let second = invoices::create(app.pool(), &master, order_id, &lines, now()).await;
+    assert!(
+        matches!(second, Err(AppError::Rule(ref m)) if m.contains("пока не оплачен")),
+        "{second:?}"
+    );
+
+    invoices::act(app.pool(), &master, first, InvoiceAction::Activate, now())
+        .await
+        .unwrap();
+    assert_eq!(invoice_state(&app, first).await.0, "active");
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from outbox where event = 'invoice_issued' and order_id = ?",
+            order_id
+        )
+        .await,
+        1
+    );
+    let again = invoices::act(app.pool(), &master, first, InvoiceAction::Activate, now()).await;
+    assert!(matches!(again, Err(AppError::Rule(_))));
+
+    // «Выполнено» needs the invoice paid.
+    let version: i64 = count(
+        &app,
+        "select version from orders where order_id = ?",
+        order_id,
+    )
+    .await;
+    orders::change_state(
+        app.pool(),
+        &master,
+        StateChange {
+            order_id,
+            version,
+            status: OrderStatus::InProgress,
+            assignee_id: Some(master.staff_id),
+            comment: String::new(),
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    let version: i64 = count(
+        &app,
+        "select version from orders where order_id = ?",
+        order_id,
+    )
+    .await;
+    let done = orders::change_state(
+        app.pool(),
+        &master,
+        StateChange {
+            order_id,
+            version,
+            status: OrderStatus::Done,
+            assignee_id: Some(master.staff_id),
+            comment: String::new(),
+        },
+        now(),
+    )
+    .await;
+    assert!(
+        matches!(done, Err(AppError::Rule(ref m)) if m.contains("не все счета оплачены")),
+        "{done:?}"
+    );
+
+    invoices::act(app.pool(), &master, first, InvoiceAction::MarkPaid, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        invoice_state(&app, first).await,
+        ("paid".into(), Some("cash".into()))
+    );
+    assert_eq!(order_sum(&app, order_id).await, (310_000, true));
+    // A cash-paid invoice can be cancelled; «Сумма» follows.
+    invoices::act(app.pool(), &master, first, InvoiceAction::Cancel, now())
+        .await
+        .unwrap();
+    assert_eq!(order_sum(&app, order_id).await, (0, false));
+    let history = count(&app, "select count(*) from order_history where order_id = ? and kind in ('Создан счёт', 'Счёт выставлен в ЛК', 'Счёт отмечен как оплаченный', 'Счёт отменён')", order_id).await;
+    assert_eq!(history, 4);
+
+    // A new invoice is allowed once nothing is unpaid, then paid in cash: «Выполнено» passes.
+    let third = invoices::create(app.pool(), &master, order_id, &lines[..1], now())
+        .await
+        .unwrap();
+    invoices::act(app.pool(), &master, third, InvoiceAction::MarkPaid, now())
+        .await
+        .unwrap();
+    let version: i64 = count(
+        &app,
+        "select version from orders where order_id = ?",
+        order_id,
+    )
+    .await;
+    orders::change_state(
+        app.pool(),
+        &master,
+        StateChange {
+            order_id,
+            version,
+            status: OrderStatus::Done,
+            assignee_id: Some(master.staff_id),
+            comment: String::new(),
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    let closed = invoices::create(app.pool(), &master, order_id, &lines, now()).await;
+    assert!(matches!(closed, Err(AppError::Rule(ref m)) if m.contains("закрыт")));
+}
+
+#[tokio::test]
+async fn a_card_payment_goes_through_the_hosted_page_and_a_signed_webhook_once() {
+    let app = common::spawn_served().await;
+    let state = &app.state;
+    let (order_id, resident, invoice) = active_invoice(&app, "pay-ok-1").await;
+
+    let started = payments::start(state, resident, invoice, choice(true), now())
+        .await
+        .unwrap();
+    let url = started.redirect_url.clone().expect("the hosted page");
+    assert!(url.contains("/sandbox/pay/"), "{url}");
+    // Asking again while it is under way returns the same payment.
+    let again = payments::start(state, resident, invoice, choice(true), now())
+        .await
+        .unwrap();
+    assert_eq!(again.payment_id, started.payment_id);
+
+    let back = pay_on_page(&app, &url, cards::SUCCESS).await;
+    assert!(
+        back.ends_with(&format!(
+            "/requests/{order_id}?payment={}",
+            started.payment_id
+        )),
+        "{back}"
+    );
+    // Nothing is known until the webhook (or a poll) arrives.
+    assert_eq!(invoice_state(&app, invoice).await.0, "active");
+
+    jobs::tick(state, now() + 10).await;
+    assert_eq!(
+        invoice_state(&app, invoice).await,
+        ("paid".into(), Some("card".into()))
+    );
+    assert_eq!(order_sum(&app, order_id).await, (120_000, true));
+    let (status, fee): (String, Option<i64>) =
+        sqlx::query_as("select status, fee_kopecks from payments where payment_id = ?")
+            .bind(started.payment_id)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(status, "succeeded");
+    assert_eq!(fee, Some(2_640), "2,2 % of 1 200,00");
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from saved_cards where resident_id = ?",
+            resident
+        )
+        .await,
+        1
+    );
+    // The receipt went out as an .eml file (no SMTP configured).
+    let outbox = app.data_dir().join("mail-outbox");
+    let mails: Vec<_> = std::fs::read_dir(&outbox).unwrap().collect();
+    assert_eq!(mails.len(), 1);
+    let eml = std::fs::read_to_string(mails[0].as_ref().unwrap().path()).unwrap();
+    assert!(eml.contains("To: ivanov@example.ru"), "{eml}");
+
+    // Replaying the delivered webhook changes nothing; a forged one is refused.
+    let body: String = sqlx::query_scalar("select body from sandbox_webhooks order by id limit 1")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    let history_before = count(
+        &app,
+        "select count(*) from order_history where order_id = ?",
+        order_id,
+    )
+    .await;
+    let signed = suz::payments::gateway::signature::sign("test-secret", now(), body.as_bytes());
+    let replay = Request::post("/payments/webhook")
+        .header("x-sandbox-signature", signed)
+        .body(Body::from(body.clone()))
+        .unwrap();
+    let reply = app.send(replay).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, "already processed");
+    let forged = Request::post("/payments/webhook")
+        .header(
+            "x-sandbox-signature",
+            suz::payments::gateway::signature::sign("wrong", now(), body.as_bytes()),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    assert_eq!(app.send(forged).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from order_history where order_id = ?",
+            order_id
+        )
+        .await,
+        history_before
+    );
+
+    // A card-paid invoice cannot be cancelled; it is refunded instead (refunds issue).
+    let master = staff(&app, "master@demo.ru").await;
+    let cancel = invoices::act(app.pool(), &master, invoice, InvoiceAction::Cancel, now()).await;
+    assert!(matches!(cancel, Err(AppError::Rule(ref m)) if m.contains("возврат")));
+
+    // The saved card pays the next invoice without the page.
+    let lines = [line(
+        item(&app, "Выезд сантехника").await,
+        "1",
+        DiscountKind::None,
+        "",
+    )];
+    let next = invoices::create(app.pool(), &master, order_id, &lines, now())
+        .await
+        .unwrap();
+    invoices::act(app.pool(), &master, next, InvoiceAction::Activate, now())
+        .await
+        .unwrap();
+    let card_id: i64 = count(
+        &app,
+        "select card_id from saved_cards where resident_id = ?",
+        resident,
+    )
+    .await;
+    let saved = PayChoice {
+        card_id: Some(card_id),
+        ..choice(false)
+    };
+    let paid = payments::start(state, resident, next, saved, now())
+        .await
+        .unwrap();
+    assert_eq!(paid.redirect_url, None);
+    assert_eq!(invoice_state(&app, next).await.0, "paid");
+}
+
+#[tokio::test]
+async fn declines_repeats_and_stale_events_change_nothing_twice() {
+    let app = common::spawn_served().await;
+    let state = &app.state;
+    let (order_id, resident, invoice) = active_invoice(&app, "pay-bad-1").await;
+
+    let first = payments::start(state, resident, invoice, choice(false), now())
+        .await
+        .unwrap();
+    pay_on_page(&app, first.redirect_url.as_deref().unwrap(), cards::DECLINE).await;
+    jobs::tick(state, now() + 10).await;
+    let failed: String = sqlx::query_scalar("select status from payments where payment_id = ?")
+        .bind(first.payment_id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(failed, "failed");
+    assert_eq!(invoice_state(&app, invoice).await.0, "active");
+    let result = payments::result(state, resident, first.payment_id, now())
+        .await
+        .unwrap();
+    assert!(
+        result.message.contains("Банк отклонил"),
+        "{}",
+        result.message
+    );
+
+    // A new attempt; its webhooks come twice and a stale «pending» arrives last.
+    let second = payments::start(state, resident, invoice, choice(false), now())
+        .await
+        .unwrap();
+    assert_ne!(second.payment_id, first.payment_id);
+    pay_on_page(
+        &app,
+        second.redirect_url.as_deref().unwrap(),
+        cards::REPEATED_WEBHOOKS,
+    )
+    .await;
+    for dt in [2, 4, 6, 8] {
+        jobs::tick(state, now() + dt).await;
+    }
+    let delivered: i64 =
+        sqlx::query_scalar("select count(*) from sandbox_webhooks where delivered_at is not null")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(delivered, 4, "decline + success twice + stale");
+    assert_eq!(
+        invoice_state(&app, invoice).await,
+        ("paid".into(), Some("card".into()))
+    );
+    assert_eq!(count(&app, "select count(*) from order_history where order_id = ? and kind = 'Счёт оплачен картой'", order_id).await, 1);
+    let status: String = sqlx::query_scalar("select status from payments where payment_id = ?")
+        .bind(second.payment_id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "succeeded");
+}
+
+#[tokio::test]
+async fn a_lost_webhook_is_recovered_by_polling() {
+    let app = common::spawn_served().await;
+    let state = &app.state;
+    let (_, resident, invoice) = active_invoice(&app, "pay-lost-1").await;
+    let started = payments::start(state, resident, invoice, choice(false), now())
+        .await
+        .unwrap();
+    pay_on_page(
+        &app,
+        started.redirect_url.as_deref().unwrap(),
+        cards::LOST_WEBHOOKS,
+    )
+    .await;
+    jobs::tick(state, now() + 10).await;
+    assert_eq!(
+        invoice_state(&app, invoice).await.0,
+        "active",
+        "the webhook was lost"
+    );
+    jobs::tick(state, now() + 10 + payments::POLL_PENDING_AFTER_SECONDS).await;
+    assert_eq!(invoice_state(&app, invoice).await.0, "paid");
+}
+
+#[tokio::test]
+async fn the_outbox_resends_after_a_crash_without_paying_twice() {
+    let app = common::spawn_served().await;
+    let state = &app.state;
+    let (order_id, resident, invoice) = active_invoice(&app, "pay-crash-1").await;
+    // The payment row was written, then the process died before calling the provider.
+    let t = now();
+    let payment_id: i64 = sqlx::query_scalar(
+        "insert into payments (invoice_id, order_id, resident_id, provider, idempotency_key, amount_kopecks, status, \
+         created_at, updated_at) values (?, ?, ?, 'sandbox', 'crash-key-1', 120000, 'new', ?, ?) returning payment_id",
+    )
+    .bind(invoice)
+    .bind(order_id)
+    .bind(resident)
+    .bind(t)
+    .bind(t)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    jobs::tick(state, t + payments::RETRY_NEW_AFTER_SECONDS).await;
+    let (status, provider_id): (String, Option<String>) =
+        sqlx::query_as("select status, provider_payment_id from payments where payment_id = ?")
+            .bind(payment_id)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(status, "pending");
+    assert!(provider_id.is_some());
+    // Sending it again (a second crash, a retried call) finds the same provider payment.
+    sqlx::query("update payments set status = 'new' where payment_id = ?")
+        .bind(payment_id)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    payments::dispatch(state, payment_id, now()).await.unwrap();
+    let at_provider: i64 = sqlx::query_scalar(
+        "select count(*) from sandbox_payments where idempotency_key = 'crash-key-1'",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(at_provider, 1);
+    // And the resident who asks to pay meanwhile is sent to that same payment.
+    let started = payments::start(state, resident, invoice, choice(false), now())
+        .await
+        .unwrap();
+    assert_eq!(started.payment_id, payment_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_parallel_attempts_pay_an_invoice_once() {
+    let app = common::spawn_served().await;
+    let (order_id, resident, invoice) = active_invoice(&app, "pay-race-1").await;
+    let mut handles = Vec::new();
+    for _ in 0..12 {
+        let state = app.state.clone();
+        handles.push(tokio::spawn(async move {
+            payments::start(&state, resident, invoice, choice(false), now()).await
+        }));
+    }
+    let mut ids = Vec::new();
+    for h in handles {
+        ids.push(h.await.unwrap().unwrap().payment_id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one payment for all attempts: {ids:?}");
+    let at_provider: i64 = sqlx::query_scalar("select count(*) from sandbox_payments")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(at_provider, 1);
+
+    // The same success applied many times at once counts once.
+    let url: String =
+        sqlx::query_scalar("select confirmation_url from payments where payment_id = ?")
+            .bind(ids[0])
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    pay_on_page(&app, &url, cards::SUCCESS).await;
+    let provider_id: String =
+        sqlx::query_scalar("select provider_payment_id from payments where payment_id = ?")
+            .bind(ids[0])
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    let reported = app.state.payments.payment(&provider_id).await.unwrap();
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let state = app.state.clone();
+        let p = reported.clone();
+        handles.push(tokio::spawn(async move {
+            payments::apply(&state, &p, now()).await
+        }));
+    }
+    for h in handles {
+        h.await.unwrap().unwrap();
+    }
+    assert_eq!(count(&app, "select count(*) from order_history where order_id = ? and kind = 'Счёт оплачен картой'", order_id).await, 1);
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from outbox where order_id = ? and event = 'invoice_paid'",
+            order_id
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_prepaid_service_is_invoiced_and_activated_at_submission() {
+    let app = common::spawn().await;
+    let resident = app.resident_id("+79000000003").await;
+    let service_id: i64 = sqlx::query_scalar(
+        "select service_id from services where name = 'Изготовление ключа от домофона'",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    let input = SubmitInput {
+        service_id,
+        values: vec![("count".into(), "3".into())],
+        submit_key: "prepaid-key-1".into(),
+    };
+    let done = requests::submit(app.pool(), resident, input, 180, now())
+        .await
+        .unwrap();
+    let invoice = done.pay_invoice_id.expect("an invoice to pay");
+    assert_eq!(invoice_state(&app, invoice).await.0, "active");
+    assert_eq!(
+        order_sum(&app, done.order_id).await,
+        (120_000, false),
+        "3 × 400,00"
+    );
+    // The same submission again returns the same invoice, not a second one.
+    let input = SubmitInput {
+        service_id,
+        values: vec![("count".into(), "3".into())],
+        submit_key: "prepaid-key-1".into(),
+    };
+    let again = requests::submit(app.pool(), resident, input, 180, now())
+        .await
+        .unwrap();
+    assert_eq!(again.pay_invoice_id, Some(invoice));
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from invoices where order_id = ?",
+            done.order_id
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn invoice_functions_over_http_refuse_residents_and_read_only_staff() {
+    let app = common::spawn().await;
+    let (order_id, _) = new_order(&app, "inv-http-1").await;
+    let body = format!(
+        r#"{{"order_id":{order_id},"lines":[{{"price_item_id":{},"quantity":"1","discount_kind":"None","discount_value":""}}]}}"#,
+        item(&app, "Прочистка засора").await
+    );
+    let resident = app.resident_cookie("+79000000002").await;
+    assert_eq!(
+        app.call_json("create_invoice", &body, &resident).await.body,
+        "\"Forbidden\""
+    );
+    let viewer = app.staff_cookie("viewer@demo.ru").await;
+    assert_eq!(
+        app.call_json("create_invoice", &body, &viewer).await.body,
+        "\"Forbidden\""
+    );
+    let master = app.staff_cookie("master@demo.ru").await;
+    let created = app.call_json("create_invoice", &body, &master).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let again = app.call_json("create_invoice", &body, &master).await;
+    assert!(again.body.contains("пока не оплачен"), "{}", again.body);
+    // Another resident cannot see the payment screen of this invoice.
+    let invoice: i64 = created.body.parse().unwrap();
+    let stranger = app.resident_cookie("+79000000003").await;
+    let screen = app
+        .call(
+            "pay_screen",
+            &[("invoice_id", &invoice.to_string())],
+            Some(&stranger),
+        )
+        .await;
+    assert_eq!(screen.body, "\"NotFound\"");
+}
