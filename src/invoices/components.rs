@@ -2,16 +2,20 @@
 //! computed live by the same `rules` the server checks with.
 
 use super::api::{
-    invoice_price_items, order_invoices, ApplyInvoiceAction, CreateInvoice, InvoiceView,
+    invoice_price_items, ApplyInvoiceAction, CreateInvoice, InvoiceView, InvoicesBlock,
 };
 use super::rules::{check_line, format_quantity, total, DiscountKind, Line, LineInput, PriceItem};
 use crate::time::{format_datetime, DEFAULT_UTC_OFFSET_MINUTES};
 use crate::ui::{ErrorNote, LoadError, Loading};
 use leptos::prelude::*;
 
+/// «Счет за услуги»: the invoices (loaded with the card), «+» and «Действия».
 #[component]
-pub fn InvoicesSection(order_id: i64, changed: RwSignal<u32>) -> impl IntoView {
-    let block = Resource::new(move || changed.get(), move |_| order_invoices(order_id));
+pub fn InvoicesSection(
+    order_id: i64,
+    block: InvoicesBlock,
+    changed: RwSignal<u32>,
+) -> impl IntoView {
     let modal_open = RwSignal::new(false);
     let act = ServerAction::<ApplyInvoiceAction>::new();
     Effect::new(move |_| {
@@ -20,32 +24,23 @@ pub fn InvoicesSection(order_id: i64, changed: RwSignal<u32>) -> impl IntoView {
         }
     });
     let act_error = Signal::derive(move || act.value().get().and_then(|r| r.err()));
+    let b = block;
+    let refused = b.new_invoice_error.clone();
+    let title = refused.clone().unwrap_or_else(|| "Новый счёт".into());
+    let provider = b.provider.clone();
     view! {
-        <Suspense fallback=Loading>
-            {move || Suspend::new(async move {
-                match block.await {
-                    Ok(b) => {
-                        let refused = b.new_invoice_error.clone();
-                        let title = refused.clone().unwrap_or_else(|| "Новый счёт".into());
-                        view! {
-                            <div class="block-head">
-                                <h2>"Счет за услуги"</h2>
-                                <button type="button" class="icon-button" aria-label="Новый счёт" title=title
-                                    disabled=refused.is_some() on:click=move |_| modal_open.set(true)>"+"</button>
-                            </div>
-                            {refused.clone().filter(|_| b.can_edit).map(|r| view! { <p class="muted small">{r}</p> })}
-                            {b.invoices.is_empty().then(|| view! { <p class="muted">"Счетов пока нет"</p> })}
-                            {b.invoices.into_iter().map(|i| view! { <InvoiceCard invoice=i act=act/> }).collect_view()}
-                            <ErrorNote error=act_error/>
-                            {move || modal_open.get().then(|| view! {
-                                <InvoiceModal order_id=order_id provider=b.provider.clone() open=modal_open changed=changed/>
-                            })}
-                        }.into_any()
-                    }
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <div class="block-head">
+            <h2>"Счет за услуги"</h2>
+            <button type="button" class="icon-button" aria-label="Новый счёт" title=title
+                disabled=refused.is_some() on:click=move |_| modal_open.set(true)>"+"</button>
+        </div>
+        {refused.clone().filter(|_| b.can_edit).map(|r| view! { <p class="muted small">{r}</p> })}
+        {b.invoices.is_empty().then(|| view! { <p class="muted">"Счетов пока нет"</p> })}
+        {b.invoices.into_iter().map(|i| view! { <InvoiceCard invoice=i act=act/> }).collect_view()}
+        <ErrorNote error=act_error/>
+        {move || modal_open.get().then(|| view! {
+            <InvoiceModal order_id=order_id provider=provider.clone() open=modal_open changed=changed/>
+        })}
     }
 }
 

@@ -94,27 +94,31 @@ pub async fn recompute_order(
 }
 
 /// A line in «История».
+pub struct HistoryLine<'a> {
+    pub order_id: i64,
+    pub staff_id: Option<i64>,
+    pub resident_id: Option<i64>,
+    pub kind: &'a str,
+    pub comment: &'a str,
+    pub visible_to_resident: bool,
+}
+
 pub async fn history(
     conn: &mut SqliteConnection,
-    order_id: i64,
-    staff_id: Option<i64>,
-    resident_id: Option<i64>,
-    kind: &str,
-    comment: &str,
-    visible_to_resident: bool,
+    line: HistoryLine<'_>,
     now: i64,
 ) -> AppResult<()> {
     sqlx::query(
         "insert into order_history (order_id, at, staff_id, resident_id, kind, comment, visible_to_resident) \
          values (?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(order_id)
+    .bind(line.order_id)
     .bind(now)
-    .bind(staff_id)
-    .bind(resident_id)
-    .bind(kind)
-    .bind(comment)
-    .bind(visible_to_resident)
+    .bind(line.staff_id)
+    .bind(line.resident_id)
+    .bind(line.kind)
+    .bind(line.comment)
+    .bind(line.visible_to_resident)
     .execute(conn)
     .await?;
     Ok(())
@@ -194,12 +198,14 @@ pub async fn create(
         insert_invoice(&mut tx, order_id, &lines, Some(staff.staff_id), now).await?;
     history(
         &mut tx,
-        order_id,
-        Some(staff.staff_id),
-        None,
-        "Создан счёт",
-        &format!("Счёт № {invoice_id} на {total}"),
-        false,
+        HistoryLine {
+            order_id,
+            staff_id: Some(staff.staff_id),
+            resident_id: None,
+            kind: "Создан счёт",
+            comment: &format!("Счёт № {invoice_id} на {total}"),
+            visible_to_resident: false,
+        },
         now,
     )
     .await?;
@@ -291,12 +297,14 @@ pub async fn act(
     let visible = facts.status != InvoiceStatus::Draft || action == InvoiceAction::Activate;
     history(
         &mut tx,
-        order_id,
-        Some(staff.staff_id),
-        None,
-        what,
-        &format!("Счёт № {invoice_id} на {total}"),
-        visible,
+        HistoryLine {
+            order_id,
+            staff_id: Some(staff.staff_id),
+            resident_id: None,
+            kind: what,
+            comment: &format!("Счёт № {invoice_id} на {total}"),
+            visible_to_resident: visible,
+        },
         now,
     )
     .await?;
@@ -346,12 +354,14 @@ pub async fn create_prepaid(
     activate(conn, invoice_id, order_id, resident_id, now).await?;
     history(
         conn,
-        order_id,
-        None,
-        Some(resident_id),
-        "Счёт выставлен в ЛК",
-        &format!("Счёт № {invoice_id} на {total} (предоплата)"),
-        true,
+        HistoryLine {
+            order_id,
+            staff_id: None,
+            resident_id: Some(resident_id),
+            kind: "Счёт выставлен в ЛК",
+            comment: &format!("Счёт № {invoice_id} на {total} (предоплата)"),
+            visible_to_resident: true,
+        },
         now,
     )
     .await?;

@@ -40,13 +40,18 @@ pub fn OrderCardPage() -> impl IntoView {
         move || (order_id.get(), changed.get()),
         |(id, _)| fetch_order_card(id),
     );
+    // Loaded beside the card (not inside it): one level of resources hydrates cleanly.
+    let invoices = Resource::new(
+        move || (order_id.get(), changed.get()),
+        |(id, _)| crate::invoices::api::order_invoices(id),
+    );
     let tab = RwSignal::new(Tab::Main);
     view! {
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
-                match card.await {
-                    Ok(c) => view! { <CardView card=c tab=tab changed=changed/> }.into_any(),
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                match (card.await, invoices.await) {
+                    (Ok(c), Ok(b)) => view! { <CardView card=c invoices=b tab=tab changed=changed/> }.into_any(),
+                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
                 }
             })}
         </Transition>
@@ -54,7 +59,12 @@ pub fn OrderCardPage() -> impl IntoView {
 }
 
 #[component]
-fn CardView(card: OrderCard, tab: RwSignal<Tab>, changed: RwSignal<u32>) -> impl IntoView {
+fn CardView(
+    card: OrderCard,
+    invoices: crate::invoices::api::InvoicesBlock,
+    tab: RwSignal<Tab>,
+    changed: RwSignal<u32>,
+) -> impl IntoView {
     let order_id = card.order_id;
     let tab_button = move |t: Tab, label: &'static str| {
         view! {
@@ -86,7 +96,7 @@ fn CardView(card: OrderCard, tab: RwSignal<Tab>, changed: RwSignal<u32>) -> impl
             {tab_button(Tab::Comments, "Комментарии")}
         </div>
         {move || match tab.get() {
-            Tab::Main => view! { <MainTab card=card.clone() changed=changed/> }.into_any(),
+            Tab::Main => view! { <MainTab card=card.clone() invoices=invoices.clone() changed=changed/> }.into_any(),
             Tab::History => view! { <HistoryTab order_id=order_id changed=changed/> }.into_any(),
             Tab::Comments => view! { <CommentsTab order_id=order_id can_edit=card.can_edit changed=changed/> }.into_any(),
         }}
@@ -94,7 +104,11 @@ fn CardView(card: OrderCard, tab: RwSignal<Tab>, changed: RwSignal<u32>) -> impl
 }
 
 #[component]
-fn MainTab(card: OrderCard, changed: RwSignal<u32>) -> impl IntoView {
+fn MainTab(
+    card: OrderCard,
+    invoices: crate::invoices::api::InvoicesBlock,
+    changed: RwSignal<u32>,
+) -> impl IntoView {
     let reveal = ServerAction::<RevealPhone>::new();
     let order_id = card.order_id;
     let phone_shown = move || reveal.value().get().and_then(|r| r.ok());
@@ -147,7 +161,7 @@ fn MainTab(card: OrderCard, changed: RwSignal<u32>) -> impl IntoView {
                 <StateForm card=card.clone() changed=changed/>
             </section>
             <section class="block">
-                <crate::invoices::components::InvoicesSection order_id=order_id changed=changed/>
+                <crate::invoices::components::InvoicesSection order_id=order_id block=invoices changed=changed/>
             </section>
             <section class="block">
                 <h2>"Переписка с клиентом"</h2>

@@ -151,11 +151,10 @@ pub fn PaymentBanner(payment_id: i64, refresh: RwSignal<u32>) -> impl IntoView {
         move |_| fetch_payment_result(payment_id),
     );
     Effect::new(move |_| match result.get() {
-        Some(Ok(r)) if r.outcome == PaymentOutcome::Processing => {
-            if attempt.get_untracked() < 30 {
-                set_timeout(move || attempt.update(|a| *a += 1), Duration::from_secs(2));
-            }
+        Some(Ok(r)) if r.outcome == PaymentOutcome::Processing && attempt.get_untracked() < 30 => {
+            set_timeout(move || attempt.update(|a| *a += 1), Duration::from_secs(2));
         }
+        Some(Ok(r)) if r.outcome == PaymentOutcome::Processing => {}
         Some(Ok(_)) => refresh.update(|v| *v += 1),
         _ => {}
     });

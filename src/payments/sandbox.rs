@@ -156,23 +156,13 @@ async fn api_create_payment(
 }
 
 async fn create_payment(sb: &Sandbox, req: CreatePayment) -> Result<ProviderPayment, sqlx::Error> {
-    let mut tx = sb.pool.begin().await?;
-    // The same idempotency key returns the payment it created.
-    let existing: Option<String> =
-        sqlx::query_scalar("select id from sandbox_payments where idempotency_key = ?")
-            .bind(&req.idempotency_key)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if let Some(id) = existing {
-        tx.commit().await?;
-        let row = load(&sb.pool, &id).await?.ok_or(sqlx::Error::RowNotFound)?;
-        return Ok(row.view(&sb.public_url));
-    }
+    // The same idempotency key returns the payment it created, even for calls that race.
     let id = new_id("pay");
     let t = now();
-    sqlx::query(
+    let inserted = sqlx::query(
         "insert into sandbox_payments (id, idempotency_key, amount_kopecks, description, return_url, status, \
-         save_card, created_at, updated_at) values (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+         save_card, created_at, updated_at) values (?, ?, ?, ?, ?, 'pending', ?, ?, ?) \
+         on conflict (idempotency_key) do nothing",
     )
     .bind(&id)
     .bind(&req.idempotency_key)
@@ -182,9 +172,19 @@ async fn create_payment(sb: &Sandbox, req: CreatePayment) -> Result<ProviderPaym
     .bind(req.save_card)
     .bind(t)
     .bind(t)
-    .execute(&mut *tx)
+    .execute(&sb.pool)
     .await?;
-    tx.commit().await?;
+    if inserted.rows_affected() == 0 {
+        let existing: String =
+            sqlx::query_scalar("select id from sandbox_payments where idempotency_key = ?")
+                .bind(&req.idempotency_key)
+                .fetch_one(&sb.pool)
+                .await?;
+        let row = load(&sb.pool, &existing)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        return Ok(row.view(&sb.public_url));
+    }
     if let Some(token) = req.card_token {
         // A saved card pays at once, without the page.
         let card: Option<String> =
@@ -609,7 +609,7 @@ pub fn luhn_ok(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// `MM/YY` not in the past (months counted from the Unix epoch, UTC).

@@ -7,7 +7,7 @@ use super::api::{email_ok, PayScreen, PaymentOutcome, PaymentResult, SavedCard, 
 use super::gateway::{CreatePayment, GatewayError, ProviderPayment, ProviderStatus};
 use crate::error::{AppError, AppResult};
 use crate::invoices::rules::payer_commission;
-use crate::invoices::service::{history, recompute_order};
+use crate::invoices::service::{history, recompute_order, HistoryLine};
 use crate::money::Money;
 use crate::orders::service::enqueue;
 use crate::server::db::write_tx;
@@ -184,18 +184,39 @@ pub async fn start(
     })
 }
 
+#[derive(sqlx::FromRow)]
+struct DispatchRow {
+    idempotency_key: String,
+    amount_kopecks: i64,
+    order_id: i64,
+    invoice_id: i64,
+    card_token: Option<String>,
+    save_card: bool,
+    status: String,
+    confirmation_url: Option<String>,
+}
+
 /// Sends a `new` payment to the provider (again, with the same idempotency key, if an
 /// earlier try was cut off). Returns the provider's page while the card is still to be
 /// entered.
 pub async fn dispatch(state: &AppState, payment_id: i64, now: i64) -> AppResult<Option<String>> {
-    let row: (String, i64, i64, i64, Option<String>, bool, String, Option<String>) = sqlx::query_as(
+    let row: DispatchRow = sqlx::query_as(
         "select idempotency_key, amount_kopecks, order_id, invoice_id, card_token, save_card, status, confirmation_url \
          from payments where payment_id = ?",
     )
     .bind(payment_id)
     .fetch_one(&state.pool)
     .await?;
-    let (key, amount, order_id, invoice_id, card_token, save_card, status, url) = row;
+    let DispatchRow {
+        idempotency_key: key,
+        amount_kopecks: amount,
+        order_id,
+        invoice_id,
+        card_token,
+        save_card,
+        status,
+        confirmation_url: url,
+    } = row;
     if status != "new" {
         return Ok(url.filter(|_| status == "pending"));
     }
@@ -262,11 +283,23 @@ pub async fn dispatch(state: &AppState, payment_id: i64, now: i64) -> AppResult<
     Ok(p.confirmation_url)
 }
 
+#[derive(sqlx::FromRow)]
+struct PaymentRow {
+    payment_id: i64,
+    invoice_id: i64,
+    order_id: i64,
+    resident_id: i64,
+    status: String,
+    save_card: bool,
+    receipt_email: Option<String>,
+    amount_kopecks: i64,
+}
+
 /// Applies what the provider says about a payment. Final states are never left, so a
 /// replayed, repeated or late event changes nothing.
 pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult<()> {
     let mut tx = write_tx(&state.pool).await?;
-    let row: Option<(i64, i64, i64, i64, String, bool, Option<String>, i64)> = sqlx::query_as(
+    let row: Option<PaymentRow> = sqlx::query_as(
         "select payment_id, invoice_id, order_id, resident_id, status, save_card, receipt_email, amount_kopecks \
          from payments where provider = ? and provider_payment_id = ?",
     )
@@ -274,8 +307,16 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
     .bind(&p.id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((payment_id, invoice_id, order_id, resident_id, status, save_card, email, amount)) =
-        row
+    let Some(PaymentRow {
+        payment_id,
+        invoice_id,
+        order_id,
+        resident_id,
+        status,
+        save_card,
+        receipt_email: email,
+        amount_kopecks: amount,
+    }) = row
     else {
         tracing::warn!(provider_payment_id = %p.id, "an event about an unknown payment");
         return Ok(());
@@ -307,12 +348,14 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
                 .await?;
             history(
                 &mut tx,
-                order_id,
-                None,
-                Some(resident_id),
-                "Оплата картой не прошла",
-                &format!("Счёт № {invoice_id}: {reason}"),
-                true,
+                HistoryLine {
+                    order_id,
+                    staff_id: None,
+                    resident_id: Some(resident_id),
+                    kind: "Оплата картой не прошла",
+                    comment: &format!("Счёт № {invoice_id}: {reason}"),
+                    visible_to_resident: true,
+                },
                 now,
             )
             .await?;
@@ -354,12 +397,14 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
             if paid.rows_affected() == 1 {
                 history(
                     &mut tx,
-                    order_id,
-                    None,
-                    Some(resident_id),
-                    "Счёт оплачен картой",
-                    &format!("Счёт № {invoice_id} на {amount}, карта {card}"),
-                    true,
+                    HistoryLine {
+                        order_id,
+                        staff_id: None,
+                        resident_id: Some(resident_id),
+                        kind: "Счёт оплачен картой",
+                        comment: &format!("Счёт № {invoice_id} на {amount}, карта {card}"),
+                        visible_to_resident: true,
+                    },
                     now,
                 )
                 .await?;
@@ -391,12 +436,14 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
                 // Paid twice, or paid for an invoice cancelled meanwhile: money to return.
                 history(
                     &mut tx,
-                    order_id,
-                    None,
-                    Some(resident_id),
-                    "Лишняя оплата: требуется возврат",
-                    &format!("Платёж {} на {amount} по счёту № {invoice_id}", p.id),
-                    false,
+                    HistoryLine {
+                        order_id,
+                        staff_id: None,
+                        resident_id: Some(resident_id),
+                        kind: "Лишняя оплата: требуется возврат",
+                        comment: &format!("Платёж {} на {amount} по счёту № {invoice_id}", p.id),
+                        visible_to_resident: false,
+                    },
                     now,
                 )
                 .await?;
