@@ -11,6 +11,7 @@ pub mod invoices;
 pub mod money;
 pub mod orders;
 pub mod payments;
+pub mod refunds;
 pub mod requests;
 pub mod residents;
 pub mod search;

@@ -38,6 +38,8 @@ pub struct InvoiceView {
     pub lines: Vec<LineView>,
     /// Each action with the reason it is refused (greyed out), if it is.
     pub actions: Vec<(InvoiceAction, Option<String>)>,
+    /// Why «Возврат» is refused now, if it is.
+    pub refund_refused: Option<String>,
 }
 
 /// «Счет за услуги» of an order.

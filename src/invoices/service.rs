@@ -418,6 +418,7 @@ pub async fn block(
     .bind(order_id)
     .fetch_all(&mut *conn)
     .await?;
+    let order_status = crate::orders::repo::status(&order.status)?;
     let mut invoices = Vec::with_capacity(rows.len());
     let mut statuses = Vec::with_capacity(rows.len());
     for r in rows {
@@ -439,7 +440,19 @@ pub async fn block(
                 (a, refused)
             })
             .collect();
+        let refund_refused = if !can_edit {
+            Some("Нет права «Заказы: редактирование» для этого заказа".to_owned())
+        } else {
+            let card = status == InvoiceStatus::Paid && facts.paid_method == Some(PaidMethod::Card);
+            let left = if card {
+                crate::refunds::service::invoice_refundable(&mut conn, r.invoice_id).await?
+            } else {
+                Money::ZERO
+            };
+            crate::refunds::rules::staff_refund_error(order_status, card, left).map(str::to_owned)
+        };
         invoices.push(InvoiceView {
+            refund_refused,
             invoice_id: r.invoice_id,
             status,
             paid_method: facts.paid_method,
@@ -462,7 +475,6 @@ pub async fn block(
             actions,
         });
     }
-    let order_status = crate::orders::repo::status(&order.status)?;
     let new_invoice_error = if !can_edit {
         Some("Нет права «Заказы: редактирование» для этого заказа".to_owned())
     } else {

@@ -36,8 +36,10 @@ pub async fn intake(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
     }
     if let Some(r) = &event.refund {
-        // Refund results are applied by the refunds issue; until then they are logged.
-        tracing::info!(refund = %r.id, status = ?r.status, "refund event received");
+        if let Err(e) = crate::refunds::service::apply(&state, r, now).await {
+            tracing::error!(error = %e, "webhook: applying a refund event");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
     }
     let (kind, object) = match (&event.payment, &event.refund) {
         (Some(p), _) => ("payment", p.id.clone()),

@@ -88,6 +88,8 @@ pub struct RequestView {
     pub invoices: Vec<RequestInvoice>,
     pub rating: Option<u8>,
     pub rating_comment: String,
+    /// «Возврат платежа».
+    pub refund: crate::refunds::api::RefundOffer,
 }
 
 /// What a submission created.

@@ -202,6 +202,10 @@ pub async fn open(
         invoices,
         rating: row.rating.map(|r| r.clamp(1, 5) as u8),
         rating_comment: row.rating_comment,
+        refund: {
+            let mut conn = pool.acquire().await?;
+            crate::refunds::service::offer(&mut conn, order_id).await?
+        },
     })
 }
 

@@ -20,6 +20,9 @@ pub async fn tick(state: &AppState, now: i64) {
     if let Err(e) = crate::payments::service::recover(state, now).await {
         tracing::warn!(error = %e, "payment recovery");
     }
+    if let Err(e) = crate::refunds::service::recover(state, now).await {
+        tracing::warn!(error = %e, "refund recovery");
+    }
     if let Err(e) = crate::mail::deliver_pending(state, now).await {
         tracing::warn!(error = %e, "mail");
     }
