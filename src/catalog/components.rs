@@ -134,22 +134,6 @@ pub fn ServicePage() -> impl IntoView {
     }
 }
 
-/// A key for one submission of the form: sending it again returns the same order.
-fn new_submit_key() -> String {
-    #[cfg(feature = "hydrate")]
-    {
-        format!(
-            "{:x}-{:x}",
-            js_sys::Date::now() as u64,
-            (js_sys::Math::random() * 1e15) as u64
-        )
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        String::new()
-    }
-}
-
 #[component]
 fn ServiceView(card: ServiceCard) -> impl IntoView {
     let values = RwSignal::new(RawValues::new());
@@ -181,7 +165,7 @@ fn ServiceView(card: ServiceCard) -> impl IntoView {
         }
         field_errors.set(Vec::new());
         if submit_key.with_value(String::is_empty) {
-            submit_key.set_value(new_submit_key());
+            submit_key.set_value(crate::ui::new_key());
         }
         let key = submit_key.get_value();
         busy.set(true);

@@ -14,6 +14,7 @@ use leptos::prelude::*;
 pub fn InvoicesSection(
     order_id: i64,
     block: InvoicesBlock,
+    refund_target: RwSignal<Option<crate::refunds::components::RefundTarget>>,
     changed: RwSignal<u32>,
 ) -> impl IntoView {
     let modal_open = RwSignal::new(false);
@@ -36,7 +37,7 @@ pub fn InvoicesSection(
         </div>
         {refused.clone().filter(|_| b.can_edit).map(|r| view! { <p class="muted small">{r}</p> })}
         {b.invoices.is_empty().then(|| view! { <p class="muted">"Счетов пока нет"</p> })}
-        {b.invoices.into_iter().map(|i| view! { <InvoiceCard invoice=i act=act/> }).collect_view()}
+        {b.invoices.into_iter().map(|i| view! { <InvoiceCard invoice=i act=act refund_target=refund_target/> }).collect_view()}
         <ErrorNote error=act_error/>
         {move || modal_open.get().then(|| view! {
             <InvoiceModal order_id=order_id provider=provider.clone() open=modal_open changed=changed/>
@@ -45,8 +46,13 @@ pub fn InvoicesSection(
 }
 
 #[component]
-fn InvoiceCard(invoice: InvoiceView, act: ServerAction<ApplyInvoiceAction>) -> impl IntoView {
+fn InvoiceCard(
+    invoice: InvoiceView,
+    act: ServerAction<ApplyInvoiceAction>,
+    refund_target: RwSignal<Option<crate::refunds::components::RefundTarget>>,
+) -> impl IntoView {
     let id = invoice.invoice_id;
+    let refund_refused = invoice.refund_refused.clone();
     view! {
         <article class="invoice-card" data-invoice=id>
             <header class="invoice-head">
@@ -81,6 +87,10 @@ fn InvoiceCard(invoice: InvoiceView, act: ServerAction<ApplyInvoiceAction>) -> i
                                 </button>
                             }
                         }).collect_view()}
+                        <button type="button" disabled=refund_refused.is_some() title=refund_refused.clone().unwrap_or_default()
+                            on:click=move |_| refund_target.set(Some(crate::refunds::components::RefundTarget { invoice_id: id, request: None }))>
+                            "Возврат"
+                        </button>
                     </div>
                 </details>
             </div>

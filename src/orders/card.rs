@@ -45,13 +45,17 @@ pub fn OrderCardPage() -> impl IntoView {
         move || (order_id.get(), changed.get()),
         |(id, _)| crate::invoices::api::order_invoices(id),
     );
+    let refunds = Resource::new(
+        move || (order_id.get(), changed.get()),
+        |(id, _)| crate::refunds::api::order_refunds(id),
+    );
     let tab = RwSignal::new(Tab::Main);
     view! {
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
-                match (card.await, invoices.await) {
-                    (Ok(c), Ok(b)) => view! { <CardView card=c invoices=b tab=tab changed=changed/> }.into_any(),
-                    (Err(e), _) | (_, Err(e)) => view! { <LoadError error=e/> }.into_any(),
+                match (card.await, invoices.await, refunds.await) {
+                    (Ok(c), Ok(b), Ok(r)) => view! { <CardView card=c invoices=b refunds=r tab=tab changed=changed/> }.into_any(),
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => view! { <LoadError error=e/> }.into_any(),
                 }
             })}
         </Transition>
@@ -62,6 +66,7 @@ pub fn OrderCardPage() -> impl IntoView {
 fn CardView(
     card: OrderCard,
     invoices: crate::invoices::api::InvoicesBlock,
+    refunds: crate::refunds::api::RefundsBlock,
     tab: RwSignal<Tab>,
     changed: RwSignal<u32>,
 ) -> impl IntoView {
@@ -96,7 +101,7 @@ fn CardView(
             {tab_button(Tab::Comments, "Комментарии")}
         </div>
         {move || match tab.get() {
-            Tab::Main => view! { <MainTab card=card.clone() invoices=invoices.clone() changed=changed/> }.into_any(),
+            Tab::Main => view! { <MainTab card=card.clone() invoices=invoices.clone() refunds=refunds.clone() changed=changed/> }.into_any(),
             Tab::History => view! { <HistoryTab order_id=order_id changed=changed/> }.into_any(),
             Tab::Comments => view! { <CommentsTab order_id=order_id can_edit=card.can_edit changed=changed/> }.into_any(),
         }}
@@ -107,8 +112,12 @@ fn CardView(
 fn MainTab(
     card: OrderCard,
     invoices: crate::invoices::api::InvoicesBlock,
+    refunds: crate::refunds::api::RefundsBlock,
     changed: RwSignal<u32>,
 ) -> impl IntoView {
+    use crate::refunds::components::{RefundModal, RefundTarget, RefundsSection};
+    let refund_target = RwSignal::new(None::<RefundTarget>);
+    let has_refunds = !refunds.requests.is_empty() || !refunds.refunds.is_empty();
     let reveal = ServerAction::<RevealPhone>::new();
     let order_id = card.order_id;
     let phone_shown = move || reveal.value().get().and_then(|r| r.ok());
@@ -161,8 +170,10 @@ fn MainTab(
                 <StateForm card=card.clone() changed=changed/>
             </section>
             <section class="block">
-                <crate::invoices::components::InvoicesSection order_id=order_id block=invoices changed=changed/>
+                <crate::invoices::components::InvoicesSection order_id=order_id block=invoices refund_target=refund_target changed=changed/>
             </section>
+            {has_refunds.then(|| view! { <RefundsSection block=refunds.clone() target=refund_target changed=changed/> })}
+            {move || refund_target.get().map(|t| view! { <RefundModal target=t open=refund_target changed=changed/> })}
             <section class="block">
                 <h2>"Переписка с клиентом"</h2>
                 <p class="muted">"Сообщений пока нет"</p>

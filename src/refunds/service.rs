@@ -504,6 +504,20 @@ async fn requests_of(conn: &mut SqliteConnection, order_id: i64) -> AppResult<Ve
         .collect())
 }
 
+#[derive(sqlx::FromRow)]
+struct RefundRow {
+    refund_id: i64,
+    invoice_id: i64,
+    amount_kopecks: i64,
+    full: bool,
+    reason: String,
+    state: String,
+    failure: Option<String>,
+    full_name: String,
+    created_at: i64,
+    provider_refund_id: Option<String>,
+}
+
 pub async fn block(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppResult<RefundsBlock> {
     let mut conn = pool.acquire().await?;
     let order = visible_order(&mut conn, staff, order_id).await?;
@@ -512,7 +526,7 @@ pub async fn block(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppRe
         .can_edit_order(staff.staff_id, order.assignee_id)
         && !order.is_draft;
     let requests = requests_of(&mut conn, order_id).await?;
-    let rows: Vec<(i64, i64, i64, bool, String, String, Option<String>, String, i64, Option<String>)> = sqlx::query_as(
+    let rows: Vec<RefundRow> = sqlx::query_as(
         "select r.refund_id, r.invoice_id, r.amount_kopecks, r.full, r.reason, r.state, r.failure, s.full_name, \
          r.created_at, r.provider_refund_id from refunds r join staff s on s.staff_id = r.staff_id \
          where r.order_id = ? order by r.refund_id",
@@ -531,18 +545,18 @@ pub async fn block(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppRe
     let refunds = rows
         .into_iter()
         .map(
-            |(
-                refund_id,
-                invoice_id,
-                amount,
-                full,
-                reason,
-                state,
-                failure,
-                staff_name,
-                created_at,
-                provider_refund_id,
-            )| RefundInfo {
+            |RefundRow {
+                 refund_id,
+                 invoice_id,
+                 amount_kopecks: amount,
+                 full,
+                 reason,
+                 state,
+                 failure,
+                 full_name: staff_name,
+                 created_at,
+                 provider_refund_id,
+             }| RefundInfo {
                 refund_id,
                 invoice_id,
                 amount: Money::from_kopecks(amount),

@@ -89,7 +89,7 @@ pub fn RequestPage() -> impl IntoView {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match request.await {
-                    Ok(r) => view! { <RequestBody request=r/> }.into_any(),
+                    Ok(r) => view! { <RequestBody request=r refresh=refresh/> }.into_any(),
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                 }
             })}
@@ -98,7 +98,7 @@ pub fn RequestPage() -> impl IntoView {
 }
 
 #[component]
-fn RequestBody(request: RequestView) -> impl IntoView {
+fn RequestBody(request: RequestView, refresh: RwSignal<u32>) -> impl IntoView {
     let r = request;
     let awaiting = r
         .invoices
@@ -142,6 +142,7 @@ fn RequestBody(request: RequestView) -> impl IntoView {
                 {(!awaiting).then(|| view! { <p class="muted small">"Все счета оплачены"</p> })}
             </section>
         })}
+        <crate::refunds::components::ResidentRefund order_id=r.order_id offer=r.refund.clone() refresh=refresh/>
         {may_rate(r.status).then(|| view! {
             <RatingBlock order_id=r.order_id rating=r.rating comment=r.rating_comment.clone()/>
         })}

@@ -6,6 +6,23 @@ pub mod staff_shell;
 use crate::error::AppError;
 use leptos::prelude::*;
 
+/// A key for one submission of a form (made in the browser): sending it again returns
+/// what the first sending created instead of creating it twice.
+pub fn new_key() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        format!(
+            "{:x}-{:x}",
+            js_sys::Date::now() as u64,
+            (js_sys::Math::random() * 1e15) as u64
+        )
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        String::new()
+    }
+}
+
 /// A Russian error message under a form, or nothing.
 #[component]
 pub fn ErrorNote(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {

@@ -1,0 +1,149 @@
+import { test, expect, Page, Browser, BrowserContext } from "@playwright/test";
+import { hydrated, open, signInResident, signInStaff } from "./helpers";
+
+async function residentPage(browser: Browser, phone: string): Promise<{ ctx: BrowserContext; page: Page }> {
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: "ru-RU" });
+  const page = await ctx.newPage();
+  await signInResident(page, phone);
+  return { ctx, page };
+}
+
+/** The resident orders three intercom keys (prepaid, 1 200,00 ₽) and pays by card. */
+async function paidKeys(page: Page): Promise<string> {
+  await open(page, "/?q=домофон");
+  await page.getByRole("link", { name: /Изготовление ключа от домофона/ }).click();
+  await hydrated(page);
+  await page.locator('[data-field="count"] input').fill("3");
+  await page.getByRole("button", { name: "Отправить заявку" }).click();
+  await expect(page).toHaveURL(/\/requests\/\d+\/pay\/\d+$/);
+  const number = page.url().match(/\/requests\/(\d+)\/pay/)![1];
+  await hydrated(page);
+  await page.getByLabel("E-mail для чека").fill("keys@example.ru");
+  await page.getByRole("button", { name: "Перейти к оплате" }).click();
+  await page.getByLabel("Номер карты").fill("4242424242424242");
+  await page.getByLabel("Срок (ММ/ГГ)").fill("12/30");
+  await page.getByLabel("CVC").fill("123");
+  await page.getByRole("button", { name: /^Оплатить/ }).click();
+  await expect(page.getByTestId("payment-result")).toContainText("Оплата прошла", { timeout: 20_000 });
+  return number;
+}
+
+async function takeIntoWork(page: Page, number: string) {
+  await open(page, `/staff/orders/${number}`);
+  const form = page.locator("form", { has: page.getByRole("button", { name: "Сохранить" }) });
+  await form.getByLabel("Статус").selectOption({ label: "В работе" });
+  await form.getByRole("button", { name: "Сохранить" }).click();
+  await expect(page.getByRole("heading", { name: new RegExp(`Заказ № ${number}`) })).toContainText("В работе");
+}
+
+/** Reloads the card until the refund is back on the card. */
+async function waitRefunded(page: Page, number: string) {
+  await expect(async () => {
+    await open(page, `/staff/orders/${number}`);
+    await expect(page.locator(".refund-summary")).toHaveText("Возвраты по заказу", { timeout: 1_000 });
+  }).toPass({ timeout: 30_000 });
+}
+
+test("staff refund one line with a lowered quantity: processing, succeeded, then «Выполнено»", async ({ page, browser }) => {
+  const resident = await residentPage(browser, "+79000000008");
+  const number = await paidKeys(resident.page);
+
+  await signInStaff(page, "dispatcher@demo.ru");
+  await takeIntoWork(page, number);
+  await hydrated(page);
+  const invoice = page.locator("[data-invoice]").first();
+  await invoice.getByText("Действия").click();
+  await invoice.getByRole("button", { name: "Возврат" }).click();
+  const modal = page.getByRole("dialog", { name: /Возврат по счёту/ });
+  await expect(modal.getByTestId("refund-total")).toHaveText(/1\s200,00\s₽/);
+  await modal.getByLabel("Частичный возврат").check();
+  await modal.getByLabel("Вернуть «Ключ от домофона»").check();
+  await modal.getByLabel("Количество «Ключ от домофона»").fill("4");
+  await expect(modal.getByText("количество не больше 3")).toBeVisible();
+  await modal.getByLabel("Количество «Ключ от домофона»").fill("1");
+  await expect(modal.getByTestId("refund-total")).toHaveText(/400,00\s₽/);
+  await modal.getByLabel("Причина возврата (видна только сотрудникам)").fill("Один ключ не подошёл");
+  await modal.getByRole("button", { name: "Продолжить" }).click();
+  await expect(modal).toBeHidden();
+  await expect(page.locator(".refund-summary")).toHaveText("Возврат обрабатывается платёжной системой");
+
+  await waitRefunded(page, number);
+  await page.getByRole("button", { name: "Подробнее" }).click();
+  const details = page.getByRole("dialog", { name: "Возврат" });
+  await expect(details).toContainText("Деньги возвращены");
+  await expect(details).toContainText("Один ключ не подошёл");
+  await details.getByRole("button", { name: "Закрыть" }).click();
+  const form = page.locator("form", { has: page.getByRole("button", { name: "Сохранить" }) });
+  await form.getByLabel("Статус").selectOption({ label: "Выполнено" });
+  await form.getByRole("button", { name: "Сохранить" }).click();
+  await expect(page.getByRole("heading", { name: new RegExp(`Заказ № ${number}`) })).toContainText("Выполнено");
+
+  await open(resident.page, `/requests/${number}`);
+  await expect(resident.page.locator("li.invoice")).toContainText("Осуществлен частичный возврат");
+  await resident.ctx.close();
+});
+
+test("a resident's full request is rejected with a reason and cannot be sent again", async ({ page, browser }) => {
+  const resident = await residentPage(browser, "+79000000009");
+  const r = resident.page;
+  const number = await paidKeys(r);
+  await open(r, `/requests/${number}`);
+  await r.getByRole("button", { name: "Возврат платежа" }).click();
+  await r.getByLabel("Причина").fill("Передумал");
+  await r.getByRole("button", { name: "Отправить" }).click();
+  await expect(r.getByText(/Запрос на возврат 1\s200,00\s₽ отправлен/)).toBeVisible();
+
+  await signInStaff(page, "dispatcher@demo.ru");
+  await open(page, `/staff/orders/${number}`);
+  await expect(page.locator(".refund-summary.red")).toContainText("Клиент запросил возврат");
+  await open(page, `/staff/orders?q=${number}`);
+  await expect(page.locator(`tr[data-order="${number}"] .money.red`)).toContainText("1 200,00".replace(" ", "\u00a0"));
+  await open(page, `/staff/orders/${number}`);
+  await page.getByRole("button", { name: "Подробнее" }).click();
+  const details = page.getByRole("dialog", { name: "Возврат" });
+  await details.getByRole("button", { name: "Отклонить" }).click();
+  await details.getByLabel("Причина отказа (её увидит клиент)").fill("Ключи уже изготовлены");
+  await details.getByRole("button", { name: "Сохранить" }).click();
+  await expect(details).toBeHidden();
+
+  await open(r, `/requests/${number}`);
+  await expect(r.getByTestId("refund-rejected")).toHaveText("Возврат отклонён: Ключи уже изготовлены");
+  await expect(r.getByRole("button", { name: "Возврат платежа" })).toHaveCount(0);
+  await resident.ctx.close();
+});
+
+test("a resident's partial request is processed by staff and succeeds", async ({ page, browser }) => {
+  const resident = await residentPage(browser, "+79000000010");
+  const r = resident.page;
+  const number = await paidKeys(r);
+  await open(r, `/requests/${number}`);
+  await r.getByRole("button", { name: "Возврат платежа" }).click();
+  await r.getByLabel("Частичный возврат").check();
+  await r.getByLabel("Сумма возврата, ₽").fill("5000");
+  await r.getByLabel("Причина").fill("Нужен только один ключ");
+  await r.getByRole("button", { name: "Отправить" }).click();
+  await expect(r.getByRole("alert")).toContainText("Не больше");
+  await r.getByLabel("Сумма возврата, ₽").fill("800");
+  await r.getByRole("button", { name: "Отправить" }).click();
+  await expect(r.getByText(/Запрос на возврат 800,00\s₽ отправлен/)).toBeVisible();
+
+  await signInStaff(page, "dispatcher@demo.ru");
+  await takeIntoWork(page, number);
+  await hydrated(page);
+  await page.getByRole("button", { name: "Подробнее" }).click();
+  await page.getByRole("dialog", { name: "Возврат" }).getByRole("button", { name: "Обработать" }).click();
+  const modal = page.getByRole("dialog", { name: /Возврат по счёту/ });
+  await expect(modal).toContainText(/Клиент просит вернуть 800,00\s₽/);
+  await expect(modal.getByLabel("Причина возврата (видна только сотрудникам)")).toHaveValue("Нужен только один ключ");
+  await modal.getByLabel("Вернуть «Ключ от домофона»").check();
+  await modal.getByLabel("Количество «Ключ от домофона»").fill("2");
+  await expect(modal.getByTestId("refund-total")).toHaveText(/800,00\s₽/);
+  await modal.getByRole("button", { name: "Продолжить" }).click();
+  await expect(modal).toBeHidden();
+  await waitRefunded(page, number);
+
+  await open(r, `/requests/${number}`);
+  await expect(r.getByText("Запрос на возврат обработан")).toBeVisible();
+  await expect(r.locator("li.invoice")).toContainText("Осуществлен частичный возврат");
+  await resident.ctx.close();
+});
