@@ -16,7 +16,9 @@ if [ "$MODE" = release ]; then
   WASM=target/wasm32-unknown-unknown/wasm-release/suz.wasm
 else
   cargo build --bin suz --features ssr
-  cargo build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate
+  # Warnings in the browser build fail it (this build is the test suite's check of the
+  # hydrate-only code; flags apply to the wasm target only, not to host build scripts).
+  RUSTFLAGS="-D warnings" cargo build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate
   WASM=target/wasm32-unknown-unknown/debug/suz.wasm
 fi
 
