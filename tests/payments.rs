@@ -6,7 +6,6 @@ mod common;
 
 use axum::body::Body;
 use http::{Request, StatusCode};
-use suz::auth::model::StaffUser;
 use suz::error::AppError;
 use suz::invoices::rules::{DiscountKind, InvoiceAction, LineInput};
 use suz::invoices::service as invoices;
@@ -16,13 +15,6 @@ use suz::payments::sandbox::cards;
 use suz::payments::service::{self as payments, PayChoice};
 use suz::requests::service::{self as requests, SubmitInput};
 use suz::server::jobs;
-
-async fn staff(app: &common::TestApp, email: &str) -> StaffUser {
-    suz::auth::repo::staff_by_id(app.pool(), app.staff_id(email).await)
-        .await
-        .unwrap()
-        .unwrap()
-}
 
 fn now() -> i64 {
     suz::time::now()
@@ -48,14 +40,6 @@ async fn new_order(app: &common::TestApp, key: &str) -> (i64, i64) {
         .await
         .unwrap();
     (done.order_id, resident)
-}
-
-async fn item(app: &common::TestApp, name: &str) -> i64 {
-    sqlx::query_scalar("select price_item_id from price_items where name = ?")
-        .bind(name)
-        .fetch_one(app.pool())
-        .await
-        .unwrap()
 }
 
 fn line(price_item_id: i64, quantity: &str, kind: DiscountKind, value: &str) -> LineInput {
@@ -94,9 +78,9 @@ async fn count(app: &common::TestApp, sql: &str, id: i64) -> i64 {
 /// An active invoice of 1 200,00 ₽ on a new order.
 async fn active_invoice(app: &common::TestApp, key: &str) -> (i64, i64, i64) {
     let (order_id, resident) = new_order(app, key).await;
-    let master = staff(app, "master@demo.ru").await;
+    let master = app.staff_user("master@demo.ru").await;
     let lines = [line(
-        item(app, "Прочистка засора").await,
+        app.price_item("Прочистка засора").await,
         "1",
         DiscountKind::None,
         "",
@@ -118,32 +102,13 @@ fn choice(save_card: bool) -> PayChoice {
     }
 }
 
-/// Pays on the sandbox's hosted page the way a browser does; returns where it redirects.
-async fn pay_on_page(app: &common::TestApp, url: &str, card: &str) -> String {
-    let path = url
-        .split_once("/sandbox/")
-        .map(|(_, p)| format!("/sandbox/{p}"))
-        .unwrap();
-    let body = format!("number={card}&expiry=12%2F35&cvc=123");
-    let req = Request::post(path)
-        .header(
-            http::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
-        .body(Body::from(body))
-        .unwrap();
-    let reply = app.send(req).await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    reply.location().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn invoice_rules_hold_on_the_server() {
     let app = common::spawn().await;
     let (order_id, _) = new_order(&app, "inv-rules-1").await;
-    let master = staff(&app, "master@demo.ru").await;
-    let viewer = staff(&app, "viewer@demo.ru").await;
-    let cleaner = staff(&app, "cleaner@demo.ru").await;
+    let master = app.staff_user("master@demo.ru").await;
+    let viewer = app.staff_user("viewer@demo.ru").await;
+    let cleaner = app.staff_user("cleaner@demo.ru").await;
 
     // Only the price list of the service's provider (СантехСервис) is offered.
     let offered = invoices::price_items(app.pool(), &master, order_id)
@@ -152,7 +117,7 @@ async fn invoice_rules_hold_on_the_server() {
     assert!(offered.iter().any(|i| i.name == "Прочистка засора"));
     assert!(!offered.iter().any(|i| i.name == "Замена розетки"));
     let foreign = [line(
-        item(&app, "Замена розетки").await,
+        app.price_item("Замена розетки").await,
         "1",
         DiscountKind::None,
         "",
@@ -166,13 +131,13 @@ async fn invoice_rules_hold_on_the_server() {
     // 1 200,00 × 2,5 − 10 % = 2 700,00; plus 450,00 − 50,00 = 400,00.
     let lines = [
         line(
-            item(&app, "Прочистка засора").await,
+            app.price_item("Прочистка засора").await,
             "2,5",
             DiscountKind::Percent,
             "10",
         ),
         line(
-            item(&app, "Гибкая подводка").await,
+            app.price_item("Гибкая подводка").await,
             "1",
             DiscountKind::Amount,
             "50",
@@ -331,7 +296,7 @@ async fn a_card_payment_goes_through_the_hosted_page_and_a_signed_webhook_once()
         .unwrap();
     assert_eq!(again.payment_id, started.payment_id);
 
-    let back = pay_on_page(&app, &url, cards::SUCCESS).await;
+    let back = app.pay_on_sandbox_page(&url, cards::SUCCESS).await;
     assert!(
         back.ends_with(&format!(
             "/requests/{order_id}?payment={}",
@@ -410,13 +375,13 @@ async fn a_card_payment_goes_through_the_hosted_page_and_a_signed_webhook_once()
     );
 
     // A card-paid invoice cannot be cancelled; it is refunded instead (refunds issue).
-    let master = staff(&app, "master@demo.ru").await;
+    let master = app.staff_user("master@demo.ru").await;
     let cancel = invoices::act(app.pool(), &master, invoice, InvoiceAction::Cancel, now()).await;
     assert!(matches!(cancel, Err(AppError::Rule(ref m)) if m.contains("возврат")));
 
     // The saved card pays the next invoice without the page.
     let lines = [line(
-        item(&app, "Выезд сантехника").await,
+        app.price_item("Выезд сантехника").await,
         "1",
         DiscountKind::None,
         "",
@@ -453,7 +418,8 @@ async fn declines_repeats_and_stale_events_change_nothing_twice() {
     let first = payments::start(state, resident, invoice, choice(false), now())
         .await
         .unwrap();
-    pay_on_page(&app, first.redirect_url.as_deref().unwrap(), cards::DECLINE).await;
+    app.pay_on_sandbox_page(first.redirect_url.as_deref().unwrap(), cards::DECLINE)
+        .await;
     jobs::tick(state, now() + 10).await;
     let failed: String = sqlx::query_scalar("select status from payments where payment_id = ?")
         .bind(first.payment_id)
@@ -476,8 +442,7 @@ async fn declines_repeats_and_stale_events_change_nothing_twice() {
         .await
         .unwrap();
     assert_ne!(second.payment_id, first.payment_id);
-    pay_on_page(
-        &app,
+    app.pay_on_sandbox_page(
         second.redirect_url.as_deref().unwrap(),
         cards::REPEATED_WEBHOOKS,
     )
@@ -512,8 +477,7 @@ async fn a_lost_webhook_is_recovered_by_polling() {
     let started = payments::start(state, resident, invoice, choice(false), now())
         .await
         .unwrap();
-    pay_on_page(
-        &app,
+    app.pay_on_sandbox_page(
         started.redirect_url.as_deref().unwrap(),
         cards::LOST_WEBHOOKS,
     )
@@ -607,7 +571,7 @@ async fn many_parallel_attempts_pay_an_invoice_once() {
             .fetch_one(app.pool())
             .await
             .unwrap();
-    pay_on_page(&app, &url, cards::SUCCESS).await;
+    app.pay_on_sandbox_page(&url, cards::SUCCESS).await;
     let provider_id: String =
         sqlx::query_scalar("select provider_payment_id from payments where payment_id = ?")
             .bind(ids[0])
@@ -690,7 +654,7 @@ async fn invoice_functions_over_http_refuse_residents_and_read_only_staff() {
     let (order_id, _) = new_order(&app, "inv-http-1").await;
     let body = format!(
         r#"{{"order_id":{order_id},"lines":[{{"price_item_id":{},"quantity":"1","discount_kind":"None","discount_value":""}}]}}"#,
-        item(&app, "Прочистка засора").await
+        app.price_item("Прочистка засора").await
     );
     let resident = app.resident_cookie("+79000000002").await;
     assert_eq!(
@@ -718,4 +682,218 @@ async fn invoice_functions_over_http_refuse_residents_and_read_only_staff() {
         )
         .await;
     assert_eq!(screen.body, "\"NotFound\"");
+}
+
+/// A minimal SMTP server for one message: answers like a relay, returns the dialogue.
+async fn smtp_once(listener: tokio::net::TcpListener) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (socket, _) = listener.accept().await.unwrap();
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut seen = String::new();
+    write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+    let mut in_data = false;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        seen.push_str(&line);
+        seen.push('\n');
+        if in_data {
+            if line == "." {
+                in_data = false;
+                write.write_all(b"250 queued\r\n").await.unwrap();
+            }
+            continue;
+        }
+        let upper = line.to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("EHLO") {
+            b"250 test\r\n"
+        } else if upper.starts_with("DATA") {
+            in_data = true;
+            b"354 go ahead\r\n"
+        } else if upper.starts_with("QUIT") {
+            write.write_all(b"221 bye\r\n").await.unwrap();
+            break;
+        } else {
+            b"250 ok\r\n"
+        };
+        write.write_all(reply).await.unwrap();
+    }
+    seen
+}
+
+#[tokio::test]
+async fn receipts_go_out_through_smtp_once_and_saved_cards_can_be_removed() {
+    let app = common::spawn().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(smtp_once(listener));
+    let mut state = app.state.clone();
+    let mut config = (*state.config).clone();
+    config.smtp = Some(suz::server::config::SmtpConfig {
+        host: "127.0.0.1".into(),
+        port,
+        username: None,
+        password: None,
+        from: "noreply@suz.test".into(),
+    });
+    state.config = std::sync::Arc::new(config);
+    let mut conn = app.pool().acquire().await.unwrap();
+    for _ in 0..2 {
+        suz::mail::enqueue(
+            &mut conn,
+            "ivanov@example.ru",
+            "Чек: оплата заявки № 7",
+            "Оплата прошла успешно.",
+            "receipt-test-1",
+            now(),
+        )
+        .await
+        .unwrap();
+    }
+    drop(conn);
+    assert_eq!(suz::mail::deliver_pending(&state, now()).await.unwrap(), 1);
+    let dialogue = server.await.unwrap();
+    assert!(
+        dialogue.contains("RCPT TO:<ivanov@example.ru>"),
+        "{dialogue}"
+    );
+    assert!(
+        dialogue.contains("MAIL FROM:<noreply@suz.test>"),
+        "{dialogue}"
+    );
+    assert!(dialogue.contains("Subject:"), "{dialogue}");
+    assert_eq!(
+        suz::mail::deliver_pending(&state, now()).await.unwrap(),
+        0,
+        "sent once"
+    );
+
+    // Saved cards: removed by their owner only.
+    let resident = app.resident_id("+79000000002").await;
+    let other = app.resident_id("+79000000003").await;
+    let card_id: i64 = sqlx::query_scalar(
+        "insert into saved_cards (resident_id, provider, token, mask, created_at) values (?, 'sandbox', 'card_x', '•••• 4242', 0) returning card_id",
+    )
+    .bind(resident)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert!(matches!(
+        payments::remove_card(app.pool(), other, card_id, now()).await,
+        Err(AppError::NotFound)
+    ));
+    assert_eq!(
+        payments::cards(app.pool(), resident).await.unwrap().len(),
+        1
+    );
+    payments::remove_card(app.pool(), resident, card_id, now())
+        .await
+        .unwrap();
+    assert!(payments::cards(app.pool(), resident)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn the_sandbox_also_runs_as_its_own_service_with_its_own_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider_db = format!("sqlite://{}", dir.path().join("provider.db").display());
+    let pool = suz::server::db::connect(&provider_db).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let provider = format!("http://{}/sandbox", listener.local_addr().unwrap());
+    let app = common::spawn_served_with({
+        let provider = provider.clone();
+        move |c| {
+            c.embedded_sandbox = false;
+            c.payments_url = provider;
+        }
+    })
+    .await;
+    assert!(app.state.sandbox.is_none());
+    let sandbox = std::sync::Arc::new(suz::payments::sandbox::Sandbox {
+        pool: pool.clone(),
+        secret: "test-secret".into(),
+        public_url: provider.clone(),
+        webhook_url: format!("{}/payments/webhook", app.state.config.public_url),
+        http: Default::default(),
+    });
+    let router = axum::Router::new()
+        .nest_service("/sandbox", suz::payments::sandbox::router(sandbox.clone()));
+    let served = router.clone();
+    tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
+
+    let (_, resident, invoice) = active_invoice(&app, "apart-key-1").await;
+    let started = payments::start(&app.state, resident, invoice, choice(false), now())
+        .await
+        .unwrap();
+    let url = started.redirect_url.unwrap();
+    assert!(url.starts_with(&provider), "{url}");
+    // The payer's browser on the provider's own page.
+    let path = format!("/sandbox/{}", url.split_once("/sandbox/").unwrap().1);
+    let req = Request::post(path)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(Body::from(format!(
+            "number={}&expiry=12%2F35&cvc=123",
+            cards::SUCCESS
+        )))
+        .unwrap();
+    let res = tower::ServiceExt::oneshot(router, req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        suz::payments::sandbox::deliver_due(&sandbox, now() + 5)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(invoice_state(&app, invoice).await.0, "paid");
+    let in_app: i64 = sqlx::query_scalar("select count(*) from sandbox_payments")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    let at_provider: i64 = sqlx::query_scalar("select count(*) from sandbox_payments")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!((in_app, at_provider), (0, 1));
+}
+
+#[tokio::test]
+async fn an_abandoned_payment_expires_and_frees_the_invoice() {
+    let app = common::spawn_served().await;
+    let state = &app.state;
+    let (_, resident, invoice) = active_invoice(&app, "pay-abandon-1").await;
+    let started = payments::start(state, resident, invoice, choice(false), now())
+        .await
+        .unwrap();
+    let master = app.staff_user("master@demo.ru").await;
+    // While the payer may still be on the provider's page, staff cannot settle it in cash.
+    let busy = invoices::act(app.pool(), &master, invoice, InvoiceAction::MarkPaid, now()).await;
+    assert!(
+        matches!(busy, Err(AppError::Rule(ref m)) if m.contains("оплачивает")),
+        "{busy:?}"
+    );
+    // The page is left; the provider declines it when its time is up and says so.
+    let later = now() + suz::payments::sandbox::PAYMENT_TTL_SECONDS + 10;
+    jobs::tick(state, later).await;
+    jobs::tick(state, later + 5).await;
+    let status: String = sqlx::query_scalar("select status from payments where payment_id = ?")
+        .bind(started.payment_id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "failed");
+    invoices::act(app.pool(), &master, invoice, InvoiceAction::MarkPaid, now())
+        .await
+        .unwrap();
+    // Paying on the expired page does not take the money.
+    let url = started.redirect_url.unwrap();
+    app.pay_on_sandbox_page(&url, cards::SUCCESS).await;
+    let at_provider: String = sqlx::query_scalar("select status from sandbox_payments")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(at_provider, "failed");
 }

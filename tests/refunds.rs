@@ -5,7 +5,6 @@ mod common;
 
 use axum::body::Body;
 use http::{Request, StatusCode};
-use suz::auth::model::StaffUser;
 use suz::error::AppError;
 use suz::invoices::rules::{DiscountKind, InvoiceAction, LineInput};
 use suz::invoices::service as invoices;
@@ -24,24 +23,9 @@ fn now() -> i64 {
     suz::time::now()
 }
 
-async fn staff(app: &common::TestApp, email: &str) -> StaffUser {
-    suz::auth::repo::staff_by_id(app.pool(), app.staff_id(email).await)
-        .await
-        .unwrap()
-        .unwrap()
-}
-
 async fn scalar(app: &common::TestApp, sql: &str, id: i64) -> i64 {
     sqlx::query_scalar(sql)
         .bind(id)
-        .fetch_one(app.pool())
-        .await
-        .unwrap()
-}
-
-async fn item(app: &common::TestApp, name: &str) -> i64 {
-    sqlx::query_scalar("select price_item_id from price_items where name = ?")
-        .bind(name)
         .fetch_one(app.pool())
         .await
         .unwrap()
@@ -75,16 +59,16 @@ async fn paid_order(app: &common::TestApp, key: &str) -> Paid {
         .await
         .unwrap()
         .order_id;
-    let master = staff(app, "master@demo.ru").await;
+    let master = app.staff_user("master@demo.ru").await;
     let lines = [
         LineInput {
-            price_item_id: item(app, "Прочистка засора").await,
+            price_item_id: app.price_item("Прочистка засора").await,
             quantity: "3".into(),
             discount_kind: DiscountKind::Percent,
             discount_value: "10".into(),
         },
         LineInput {
-            price_item_id: item(app, "Выезд сантехника").await,
+            price_item_id: app.price_item("Выезд сантехника").await,
             quantity: "1".into(),
             discount_kind: DiscountKind::None,
             discount_value: String::new(),
@@ -104,19 +88,8 @@ async fn paid_order(app: &common::TestApp, key: &str) -> Paid {
     let started = payments::start(&app.state, resident, invoice, choice, now())
         .await
         .unwrap();
-    let url = started.redirect_url.unwrap();
-    let path = format!("/sandbox/{}", url.split_once("/sandbox/").unwrap().1);
-    let req = Request::post(path)
-        .header(
-            http::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
-        .body(Body::from(format!(
-            "number={}&expiry=12%2F35&cvc=123",
-            cards::SUCCESS
-        )))
-        .unwrap();
-    assert_eq!(app.send(req).await.status, StatusCode::SEE_OTHER);
+    app.pay_on_sandbox_page(&started.redirect_url.unwrap(), cards::SUCCESS)
+        .await;
     jobs::tick(&app.state, now() + 5).await;
     let version = scalar(
         app,
@@ -201,7 +174,7 @@ async fn settle(app: &common::TestApp) {
 async fn a_staff_partial_refund_of_one_line_completes_by_webhook_once() {
     let app = common::spawn_served().await;
     let p = paid_order(&app, "refund-a-1").await;
-    let master = staff(&app, "master@demo.ru").await;
+    let master = app.staff_user("master@demo.ru").await;
 
     // One of three units at the list price; asking for four is refused.
     let too_many = refunds::create(
@@ -347,7 +320,7 @@ async fn parallel_refunds_never_exceed_what_was_paid() {
     for n in 0..10 {
         let state = app.state.clone();
         let line = p.lines[0];
-        let master = staff(&app, "master@demo.ru").await;
+        let master = app.staff_user("master@demo.ru").await;
         handles.push(tokio::spawn(async move {
             let input = partial(
                 p.invoice,
@@ -373,7 +346,7 @@ async fn parallel_refunds_never_exceed_what_was_paid() {
 async fn a_refused_refund_is_shown_failed_and_can_be_made_again() {
     let app = common::spawn_served().await;
     let p = paid_order(&app, "refund-fail-1").await;
-    let master = staff(&app, "master@demo.ru").await;
+    let master = app.staff_user("master@demo.ru").await;
     // The provider refuses (its record of the payment says it failed).
     sqlx::query("update sandbox_payments set status = 'failed'")
         .execute(app.pool())
@@ -420,7 +393,7 @@ async fn a_refused_refund_is_shown_failed_and_can_be_made_again() {
 async fn resident_requests_are_rejected_once_for_good_or_processed() {
     let app = common::spawn_served().await;
     let p = paid_order(&app, "refund-req-1").await;
-    let dispatcher = staff(&app, "dispatcher@demo.ru").await;
+    let dispatcher = app.staff_user("dispatcher@demo.ru").await;
 
     let too_much = refunds::request(
         app.pool(),

@@ -5,7 +5,6 @@ mod common;
 
 use axum::body::Body;
 use http::{Request, StatusCode};
-use suz::auth::model::StaffUser;
 use suz::catalog::repo as catalog;
 use suz::error::AppError;
 use suz::orders::service::{self as orders, StateChange};
@@ -20,13 +19,6 @@ async fn service_id(app: &common::TestApp, name: &str) -> i64 {
         .bind(name)
         .fetch_one(app.pool())
         .await
-        .unwrap()
-}
-
-async fn staff(app: &common::TestApp, email: &str) -> StaffUser {
-    suz::auth::repo::staff_by_id(app.pool(), app.staff_id(email).await)
-        .await
-        .unwrap()
         .unwrap()
 }
 
@@ -80,7 +72,7 @@ async fn set_status(
     comment: &str,
     now: i64,
 ) {
-    let dispatcher = staff(app, "dispatcher@demo.ru").await;
+    let dispatcher = app.staff_user("dispatcher@demo.ru").await;
     let assignee: Option<i64> =
         sqlx::query_scalar("select assignee_id from orders where order_id = ?")
             .bind(order_id)
@@ -488,7 +480,7 @@ async fn a_resident_rates_only_own_done_orders_and_may_change_the_rating() {
     assert_eq!((rating, text.as_str()), (3, "Опоздали на час"));
 
     // Staff see it in the card and in the list.
-    let admin = staff(&app, "admin@demo.ru").await;
+    let admin = app.staff_user("admin@demo.ru").await;
     let card = orders::card(app.pool(), &admin, id).await.unwrap();
     assert_eq!(card.rating, Some(3));
     assert_eq!(card.rating_text.as_deref(), Some("Опоздали на час"));

@@ -9,7 +9,7 @@ use super::rules::{
 use crate::auth::model::StaffUser;
 use crate::error::{AppError, AppResult};
 use crate::money::Money;
-use crate::orders::service::{editable_order, enqueue, visible_order};
+use crate::orders::service::{editable_order, tell_resident, touch_for_resident, visible_order};
 use crate::server::db::write_tx;
 use rust_decimal::Decimal;
 use sqlx::{SqliteConnection, SqlitePool};
@@ -124,22 +124,6 @@ pub async fn history(
     Ok(())
 }
 
-/// Something the resident sees changed: the request becomes unread.
-pub async fn touch_for_resident(
-    conn: &mut SqliteConnection,
-    order_id: i64,
-    now: i64,
-) -> AppResult<()> {
-    sqlx::query(
-        "update orders set resident_changed_at = max(?, resident_seen_at + 1) where order_id = ?",
-    )
-    .bind(now)
-    .bind(order_id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 async fn insert_invoice(
     conn: &mut SqliteConnection,
     order_id: i64,
@@ -226,16 +210,7 @@ async fn activate(
         .bind(invoice_id)
         .execute(&mut *conn)
         .await?;
-    touch_for_resident(conn, order_id, now).await?;
-    enqueue(
-        conn,
-        "invoice_issued",
-        order_id,
-        None,
-        Some(resident_id),
-        now,
-    )
-    .await
+    tell_resident(conn, "invoice_issued", order_id, resident_id, now).await
 }
 
 pub async fn act(
@@ -261,6 +236,13 @@ pub async fn act(
     };
     if let Some(e) = action_error(action, facts) {
         return Err(AppError::rule(e));
+    }
+    let closed = matches!(
+        crate::orders::repo::status(&order.status)?,
+        crate::orders::status::OrderStatus::Done | crate::orders::status::OrderStatus::Cancelled
+    );
+    if closed && action == InvoiceAction::Activate {
+        return Err(AppError::rule("Заказ закрыт: счёт выставить нельзя"));
     }
     let total = Money::from_kopecks(total);
     let what = match action {

@@ -286,6 +286,34 @@ pub async fn change_state(
     Ok(())
 }
 
+/// Something the resident sees changed: the request becomes unread.
+pub async fn touch_for_resident(
+    conn: &mut SqliteConnection,
+    order_id: i64,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "update orders set resident_changed_at = max(?, resident_seen_at + 1) where order_id = ?",
+    )
+    .bind(now)
+    .bind(order_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A change the resident sees: the notification event and the unread mark, together.
+pub async fn tell_resident(
+    conn: &mut SqliteConnection,
+    event: &str,
+    order_id: i64,
+    resident_id: i64,
+    now: i64,
+) -> AppResult<()> {
+    enqueue(&mut *conn, event, order_id, None, Some(resident_id), now).await?;
+    touch_for_resident(conn, order_id, now).await
+}
+
 /// Writes a notification event to the outbox, in the caller's transaction.
 pub async fn enqueue(
     conn: &mut SqliteConnection,

@@ -42,6 +42,25 @@ pub fn fee_percent() -> Decimal {
     Decimal::new(22, 1)
 }
 
+/// A payment not paid within this time expires (declined), like a real acquirer's.
+pub const PAYMENT_TTL_SECONDS: i64 = 30 * 60;
+
+const EXPIRED: &str = "Время на оплату истекло";
+
+/// Declines payments left unpaid past [`PAYMENT_TTL_SECONDS`] (their webhooks follow).
+pub async fn expire_due(sb: &Sandbox, t: i64) -> Result<usize, sqlx::Error> {
+    let due: Vec<String> = sqlx::query_scalar(
+        "select id from sandbox_payments where status in ('pending', 'requires_confirmation') and created_at < ? limit 100",
+    )
+    .bind(t - PAYMENT_TTL_SECONDS)
+    .fetch_all(&sb.pool)
+    .await?;
+    for id in &due {
+        finish(sb, id, Outcome::Declined(EXPIRED), t).await?;
+    }
+    Ok(due.len())
+}
+
 /// The sandbox as a running service.
 pub struct Sandbox {
     pub pool: SqlitePool,
@@ -95,9 +114,14 @@ struct PaymentRow {
     fee_kopecks: i64,
     failure: Option<String>,
     fault: String,
+    created_at: i64,
 }
 
 impl PaymentRow {
+    fn expired(&self, t: i64) -> bool {
+        t - self.created_at > PAYMENT_TTL_SECONDS
+    }
+
     fn status(&self) -> ProviderStatus {
         match self.status.as_str() {
             "succeeded" => ProviderStatus::Succeeded,
@@ -127,7 +151,7 @@ impl PaymentRow {
 async fn load(pool: &SqlitePool, id: &str) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query_as(
         "select id, amount_kopecks, description, return_url, status, card_token, card_mask, save_card, \
-         fee_kopecks, failure, fault from sandbox_payments where id = ?",
+         fee_kopecks, failure, fault, created_at from sandbox_payments where id = ?",
     )
     .bind(id)
     .fetch_optional(pool)
@@ -640,11 +664,15 @@ async fn pay(
         )
             .into_response();
     };
+    let t = now();
+    if row.expired(t) {
+        let _ = finish(&sb, &id, Outcome::Declined(EXPIRED), t).await;
+        return Redirect::to(&row.return_url).into_response();
+    }
     if row.status().is_final() {
         return Redirect::to(&row.return_url).into_response();
     }
     let number: String = card.number.chars().filter(|c| c.is_ascii_digit()).collect();
-    let t = now();
     if !luhn_ok(&number) {
         return render_page(&row, Some("Проверьте номер карты")).into_response();
     }
@@ -724,6 +752,10 @@ async fn confirm(
         )
             .into_response();
     };
+    if row.expired(now()) {
+        let _ = finish(&sb, &id, Outcome::Declined(EXPIRED), now()).await;
+        return Redirect::to(&row.return_url).into_response();
+    }
     if row.status() != ProviderStatus::RequiresConfirmation {
         return Redirect::to(&row.return_url).into_response();
     }

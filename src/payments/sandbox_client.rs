@@ -36,13 +36,15 @@ impl SandboxGateway {
             )
             .await
             .map_err(GatewayError::Unavailable)?;
-        if status.is_server_error() {
-            return Err(GatewayError::Unavailable(format!("HTTP {status}")));
-        }
-        if !status.is_success() {
+        // Only a refusal of the request itself is final; anything else (auth, conflicts,
+        // throttling, server errors) may pass and is retried with the same key.
+        if matches!(status.as_u16(), 400 | 422) {
             return Err(GatewayError::Refused(
                 String::from_utf8_lossy(&bytes).into_owned(),
             ));
+        }
+        if !status.is_success() {
+            return Err(GatewayError::Unavailable(format!("HTTP {status}")));
         }
         serde_json::from_slice(&bytes).map_err(|e| GatewayError::Unavailable(e.to_string()))
     }

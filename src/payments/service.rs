@@ -33,6 +33,7 @@ struct InvoiceToPay {
     status: String,
     total: Money,
     service_name: String,
+    order_cancelled: bool,
 }
 
 async fn invoice_of(
@@ -40,8 +41,8 @@ async fn invoice_of(
     resident_id: i64,
     invoice_id: i64,
 ) -> AppResult<InvoiceToPay> {
-    let row: Option<(i64, i64, String, i64, String)> = sqlx::query_as(
-        "select i.invoice_id, i.order_id, i.status, i.total_kopecks, s.name from invoices i \
+    let row: Option<(i64, i64, String, i64, String, String)> = sqlx::query_as(
+        "select i.invoice_id, i.order_id, i.status, i.total_kopecks, s.name, o.status from invoices i \
          join orders o on o.order_id = i.order_id join services s on s.service_id = o.service_id \
          where i.invoice_id = ? and o.resident_id = ? and i.status <> 'draft'",
     )
@@ -49,17 +50,22 @@ async fn invoice_of(
     .bind(resident_id)
     .fetch_optional(conn)
     .await?;
-    let (invoice_id, order_id, status, total, service_name) = row.ok_or(AppError::NotFound)?;
+    let (invoice_id, order_id, status, total, service_name, order_status) =
+        row.ok_or(AppError::NotFound)?;
     Ok(InvoiceToPay {
         invoice_id,
         order_id,
         status,
         total: Money::from_kopecks(total),
         service_name,
+        order_cancelled: order_status == "cancelled",
     })
 }
 
 fn payable(invoice: &InvoiceToPay) -> AppResult<()> {
+    if invoice.order_cancelled {
+        return Err(AppError::rule("Заявка отменена, оплачивать счёт не нужно"));
+    }
     match invoice.status.as_str() {
         "active" => Ok(()),
         "paid" => Err(AppError::rule("Счёт уже оплачен")),
@@ -318,8 +324,9 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
         amount_kopecks: amount,
     }) = row
     else {
+        // Not ours yet (its creation is still being recorded): the provider retries.
         tracing::warn!(provider_payment_id = %p.id, "an event about an unknown payment");
-        return Ok(());
+        return Err(AppError::NotFound);
     };
     if !matches!(status.as_str(), "new" | "pending") {
         return Ok(());
@@ -361,7 +368,8 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
             .await?;
         }
         ProviderStatus::Succeeded => {
-            if p.amount != amount {
+            let amount_matches = p.amount == amount;
+            if !amount_matches {
                 tracing::error!(payment_id, provider = %p.amount, ours = %amount, "paid amount differs");
             }
             sqlx::query(
@@ -386,11 +394,14 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
                 .execute(&mut *tx)
                 .await?;
             }
+            // A payment whose amount differs from what was asked never pays the invoice.
             let paid = sqlx::query(
-                "update invoices set status = 'paid', paid_method = 'card', paid_at = ? where invoice_id = ? and status = 'active'",
+                "update invoices set status = 'paid', paid_method = 'card', paid_at = ? \
+                 where invoice_id = ? and status = 'active' and ?",
             )
             .bind(now)
             .bind(invoice_id)
+            .bind(amount_matches)
             .execute(&mut *tx)
             .await?;
             let card = p.card_mask.clone().unwrap_or_default();
@@ -440,7 +451,7 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
                         order_id,
                         staff_id: None,
                         resident_id: Some(resident_id),
-                        kind: "Лишняя оплата: требуется возврат",
+                        kind: "Оплата не зачтена: проверьте и верните деньги",
                         comment: &format!("Платёж {} на {amount} по счёту № {invoice_id}", p.id),
                         visible_to_resident: false,
                     },
@@ -474,6 +485,15 @@ pub async fn recover(state: &AppState, now: i64) -> AppResult<usize> {
             tracing::warn!(payment_id = id, error = %e, "payment outbox: will retry");
         }
     }
+    // Payments that never reached the provider within the payment's lifetime are given up.
+    sqlx::query(
+        "update payments set status = 'cancelled', failure = 'время на оплату истекло', updated_at = ? \
+         where status = 'new' and created_at < ?",
+    )
+    .bind(now)
+    .bind(now - REUSE_PAYMENT_SECONDS - POLL_PENDING_AFTER_SECONDS)
+    .execute(&state.pool)
+    .await?;
     let stale_pending: Vec<String> = sqlx::query_scalar(
         "select provider_payment_id from payments where status = 'pending' and provider_payment_id is not null \
          and updated_at <= ? order by payment_id limit 100",
@@ -483,7 +503,11 @@ pub async fn recover(state: &AppState, now: i64) -> AppResult<usize> {
     .await?;
     for id in &stale_pending {
         match state.payments.payment(id).await {
-            Ok(p) if p.status.is_final() => apply(state, &p, now).await?,
+            Ok(p) if p.status.is_final() => {
+                if let Err(e) = apply(state, &p, now).await {
+                    tracing::warn!(provider_payment_id = %id, error = %e, "applying a polled payment");
+                }
+            }
             Ok(_) => {
                 sqlx::query("update payments set updated_at = ? where provider_payment_id = ?")
                     .bind(now)

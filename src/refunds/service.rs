@@ -10,9 +10,9 @@ use super::api::{
 use super::rules::{self, RefundLineInput, RefundableLine, RequestFacts};
 use crate::auth::model::StaffUser;
 use crate::error::{AppError, AppResult};
-use crate::invoices::service::{history, touch_for_resident, HistoryLine};
+use crate::invoices::service::{history, HistoryLine};
 use crate::money::Money;
-use crate::orders::service::{editable_order, enqueue, visible_order};
+use crate::orders::service::{editable_order, enqueue, tell_resident, visible_order};
 use crate::orders::status::OrderStatus;
 use crate::payments::gateway::{CreateRefund, GatewayError, ProviderRefund, RefundStatus};
 use crate::server::db::write_tx;
@@ -175,21 +175,23 @@ pub async fn create(
         return Err(AppError::Fields(vec![("reason".into(), e)]));
     }
     let mut tx = write_tx(&state.pool).await?;
-    // A double click or a retried request finds the refund it made.
-    let existing: Option<i64> =
-        sqlx::query_scalar("select refund_id from refunds where idempotency_key = ?")
-            .bind(&input.key)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if let Some(id) = existing {
-        return Ok(id);
-    }
     let order_id: i64 = sqlx::query_scalar("select order_id from invoices where invoice_id = ?")
         .bind(input.invoice_id)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(AppError::NotFound)?;
     let order = editable_order(&mut tx, staff, order_id).await?;
+    // A double click or a retried request finds the refund it made.
+    let existing: Option<i64> = sqlx::query_scalar(
+        "select refund_id from refunds where idempotency_key = ? and invoice_id = ?",
+    )
+    .bind(&input.key)
+    .bind(input.invoice_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
     let payment = card_payment(&mut tx, input.invoice_id).await?;
     let lines = lines_of(&mut tx, input.invoice_id).await?;
     let left = rules::refundable(&lines);
@@ -427,16 +429,7 @@ pub async fn apply(state: &AppState, r: &ProviderRefund, now: i64) -> AppResult<
                     .bind(order_id)
                     .fetch_one(&mut *tx)
                     .await?;
-            enqueue(
-                &mut tx,
-                "refund_completed",
-                order_id,
-                None,
-                Some(resident),
-                now,
-            )
-            .await?;
-            touch_for_resident(&mut tx, order_id, now).await?;
+            tell_resident(&mut tx, "refund_completed", order_id, resident, now).await?;
             update_order_mark(&mut tx, order_id, now).await?;
         }
     }
@@ -466,7 +459,11 @@ pub async fn recover(state: &AppState, now: i64) -> AppResult<usize> {
     .await?;
     for id in &open {
         match state.payments.refund_status(id).await {
-            Ok(r) if r.status != RefundStatus::Pending => apply(state, &r, now).await?,
+            Ok(r) if r.status != RefundStatus::Pending => {
+                if let Err(e) = apply(state, &r, now).await {
+                    tracing::warn!(provider_refund_id = %id, error = %e, "applying a polled refund");
+                }
+            }
             Ok(_) => {
                 sqlx::query("update refunds set updated_at = ? where provider_refund_id = ?")
                     .bind(now)
@@ -641,16 +638,7 @@ pub async fn reject(
         now,
     )
     .await?;
-    enqueue(
-        &mut tx,
-        "refund_decided",
-        order_id,
-        None,
-        Some(resident_id),
-        now,
-    )
-    .await?;
-    touch_for_resident(&mut tx, order_id, now).await?;
+    tell_resident(&mut tx, "refund_decided", order_id, resident_id, now).await?;
     update_order_mark(&mut tx, order_id, now).await?;
     tx.commit().await?;
     Ok(())

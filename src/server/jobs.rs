@@ -10,6 +10,9 @@ use std::time::Duration;
 /// One round of every background job at time `now`.
 pub async fn tick(state: &AppState, now: i64) {
     if let Some(sandbox) = &state.sandbox {
+        if let Err(e) = crate::payments::sandbox::expire_due(sandbox, now).await {
+            tracing::warn!(error = %e, "sandbox expiry");
+        }
         if let Err(e) = crate::payments::sandbox::complete_due_refunds(sandbox, now).await {
             tracing::warn!(error = %e, "sandbox refunds");
         }
@@ -66,6 +69,7 @@ pub async fn run_sandbox_provider() -> Result<(), String> {
         loop {
             every.tick().await;
             let now = crate::time::now();
+            let _ = crate::payments::sandbox::expire_due(&worker, now).await;
             let _ = crate::payments::sandbox::complete_due_refunds(&worker, now).await;
             let _ = crate::payments::sandbox::deliver_due(&worker, now).await;
         }

@@ -56,12 +56,18 @@ pub async fn spawn() -> TestApp {
 /// it), its webhooks and the app can call each other over HTTP. Background jobs are not
 /// running: tests drive them with `suz::server::jobs::tick`.
 pub async fn spawn_served() -> TestApp {
+    spawn_served_with(|_| {}).await
+}
+
+/// [`spawn_served`] with changes to the configuration.
+pub async fn spawn_served_with(change: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("address");
-    let config = Config::for_tests(dir.path()).with_address(addr);
+    let mut config = Config::for_tests(dir.path()).with_address(addr);
+    change(&mut config);
     let state = suz::server::build_state(config).await.expect("state");
     let router = suz::server::router(state.clone());
     let served = router.clone();
@@ -217,5 +223,40 @@ impl TestApp {
             .fetch_one(self.pool())
             .await
             .expect("resident")
+    }
+
+    /// A demo employee as the services see them.
+    pub async fn staff_user(&self, email: &str) -> suz::auth::model::StaffUser {
+        suz::auth::repo::staff_by_id(self.pool(), self.staff_id(email).await)
+            .await
+            .expect("staff lookup")
+            .expect("staff")
+    }
+
+    pub async fn price_item(&self, name: &str) -> i64 {
+        sqlx::query_scalar("select price_item_id from price_items where name = ?")
+            .bind(name)
+            .fetch_one(self.pool())
+            .await
+            .expect("price item")
+    }
+
+    /// Pays on the sandbox's hosted page the way a browser does; returns where it
+    /// redirects.
+    pub async fn pay_on_sandbox_page(&self, url: &str, card: &str) -> String {
+        let path = url
+            .split_once("/sandbox/")
+            .map(|(_, p)| format!("/sandbox/{p}"))
+            .expect("a sandbox URL");
+        let req = Request::post(path)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(Body::from(format!("number={card}&expiry=12%2F35&cvc=123")))
+            .expect("request");
+        let reply = self.send(req).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        reply.location().expect("a redirect").to_owned()
     }
 }
