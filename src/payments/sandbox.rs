@@ -542,14 +542,18 @@ fn page_html(title: &str, body: &str) -> Html<String> {
     ))
 }
 
+fn no_such_payment() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        page_html("Платёж не найден", "<h1>Платёж не найден</h1>"),
+    )
+        .into_response()
+}
+
 async fn page(State(sb): State<Shared>, Path(id): Path<String>) -> Response {
     match load(&sb.pool, &id).await {
         Ok(Some(row)) => render_page(&row, None).into_response(),
-        _ => (
-            StatusCode::NOT_FOUND,
-            page_html("Платёж не найден", "<h1>Платёж не найден</h1>"),
-        )
-            .into_response(),
+        _ => no_such_payment(),
     }
 }
 
@@ -658,11 +662,7 @@ async fn pay(
     Form(card): Form<CardForm>,
 ) -> Response {
     let Ok(Some(row)) = load(&sb.pool, &id).await else {
-        return (
-            StatusCode::NOT_FOUND,
-            page_html("Платёж не найден", "<h1>Платёж не найден</h1>"),
-        )
-            .into_response();
+        return no_such_payment();
     };
     let t = now();
     if row.expired(t) {
@@ -746,11 +746,7 @@ async fn confirm(
     Form(form): Form<ConfirmForm>,
 ) -> Response {
     let Ok(Some(row)) = load(&sb.pool, &id).await else {
-        return (
-            StatusCode::NOT_FOUND,
-            page_html("Платёж не найден", "<h1>Платёж не найден</h1>"),
-        )
-            .into_response();
+        return no_such_payment();
     };
     if row.expired(now()) {
         let _ = finish(&sb, &id, Outcome::Declined(EXPIRED), now()).await;
