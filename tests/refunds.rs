@@ -347,6 +347,25 @@ async fn a_refused_refund_is_shown_failed_and_can_be_made_again() {
     let app = common::spawn_served().await;
     let p = paid_order(&app, "refund-fail-1").await;
     let master = app.staff_user("master@demo.ru").await;
+    let cancel = |version: i64| StateChange {
+        order_id: p.order_id,
+        version,
+        status: OrderStatus::Cancelled,
+        assignee_id: Some(master.staff_id),
+        comment: "Клиент отказался".into(),
+    };
+    // Card money is returned before a cancellation.
+    let version = scalar(
+        &app,
+        "select version from orders where order_id = ?",
+        p.order_id,
+    )
+    .await;
+    let early = orders::change_state(app.pool(), &master, cancel(version), now()).await;
+    assert!(
+        matches!(early, Err(AppError::Rule(ref m)) if m.contains("верните")),
+        "{early:?}"
+    );
     // The provider refuses (its record of the payment says it failed).
     sqlx::query("update sandbox_payments set status = 'failed'")
         .execute(app.pool())
@@ -387,6 +406,15 @@ async fn a_refused_refund_is_shown_failed_and_can_be_made_again() {
         .await,
         374_000
     );
+    let version = scalar(
+        &app,
+        "select version from orders where order_id = ?",
+        p.order_id,
+    )
+    .await;
+    orders::change_state(app.pool(), &master, cancel(version), now())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -15,6 +15,9 @@ pub struct OrderFacts {
     pub attachments: u32,
     /// The service option «Запретить закрывать заявку, если не приложен документ».
     pub require_attachment: bool,
+    /// Money paid by card in the app and not (being) refunded, in kopecks.
+    #[serde(default)]
+    pub card_money_kept: i64,
 }
 
 /// Why a status change is refused, in Russian.
@@ -37,6 +40,11 @@ pub fn status_change_error(
         OrderStatus::Cancelled if comment.trim().is_empty() => {
             Some("Укажите причину отмены в поле «Комментарий»".into())
         }
+        // The refund needs «В работе»; a cancelled order could never return the money.
+        OrderStatus::Cancelled if facts.card_money_kept > 0 => Some(
+            "Клиент оплатил картой: сначала верните деньги («Действия» → «Возврат»), затем отменяйте"
+                .into(),
+        ),
         OrderStatus::Done if facts.invoices == 0 => {
             Some("Нельзя выполнить заказ без счета за услуги".into())
         }
@@ -76,6 +84,7 @@ mod tests {
             unpaid_invoices: 0,
             attachments: 0,
             require_attachment: false,
+            card_money_kept: 0,
         }
     }
 
@@ -164,5 +173,27 @@ mod tests {
         assert!(phone_visible(Done));
         assert!(!phone_visible(Cancelled));
         assert_eq!(mask_phone("+79001234567"), "+7 900 ***-**-67");
+    }
+
+    #[test]
+    fn a_card_paid_order_is_refunded_before_it_is_cancelled() {
+        let kept = OrderFacts {
+            card_money_kept: 100,
+            ..OrderFacts::default()
+        };
+        let refused = status_change_error(
+            OrderStatus::InProgress,
+            OrderStatus::Cancelled,
+            "Клиент отказался",
+            &kept,
+        );
+        assert!(refused.unwrap().contains("верните"));
+        assert!(status_change_error(
+            OrderStatus::InProgress,
+            OrderStatus::Cancelled,
+            "Клиент отказался",
+            &OrderFacts::default()
+        )
+        .is_none());
     }
 }

@@ -72,12 +72,15 @@ pub async fn editable_order(
 
 /// Invoices and attachments as the status rules see them.
 pub async fn facts(conn: &mut SqliteConnection, order_id: i64) -> AppResult<OrderFacts> {
-    let (invoices, unpaid, attachments, require_attachment): (i64, i64, i64, bool) = sqlx::query_as(
+    let (invoices, unpaid, attachments, require_attachment, card_money_kept): (i64, i64, i64, bool, i64) = sqlx::query_as(
         "select \
            (select count(*) from invoices where order_id = o.order_id and status <> 'cancelled'), \
            (select count(*) from invoices where order_id = o.order_id and status in ('draft', 'active')), \
            (select count(*) from attachments where order_id = o.order_id and deleted_at is null), \
-           s.require_attachment \
+           s.require_attachment, \
+           (select coalesce(sum(total_kopecks), 0) from invoices where order_id = o.order_id and status = 'paid' \
+              and paid_method = 'card') \
+             - (select coalesce(sum(amount_kopecks), 0) from refunds where order_id = o.order_id and state <> 'failed') \
          from orders o join services s on s.service_id = o.service_id where o.order_id = ?",
     )
     .bind(order_id)
@@ -88,6 +91,7 @@ pub async fn facts(conn: &mut SqliteConnection, order_id: i64) -> AppResult<Orde
         unpaid_invoices: unpaid as u32,
         attachments: attachments as u32,
         require_attachment,
+        card_money_kept,
     })
 }
 
