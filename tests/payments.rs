@@ -85,12 +85,7 @@ async fn active_invoice(app: &common::TestApp, key: &str) -> (i64, i64, i64) {
         DiscountKind::None,
         "",
     )];
-    let invoice = invoices::create(app.pool(), &master, order_id, &lines, now())
-        .await
-        .unwrap();
-    invoices::act(app.pool(), &master, invoice, InvoiceAction::Activate, now())
-        .await
-        .unwrap();
+    let invoice = app.issue_invoice(&master, order_id, &lines).await;
     (order_id, resident, invoice)
 }
 
@@ -386,12 +381,7 @@ async fn a_card_payment_goes_through_the_hosted_page_and_a_signed_webhook_once()
         DiscountKind::None,
         "",
     )];
-    let next = invoices::create(app.pool(), &master, order_id, &lines, now())
-        .await
-        .unwrap();
-    invoices::act(app.pool(), &master, next, InvoiceAction::Activate, now())
-        .await
-        .unwrap();
+    let next = app.issue_invoice(&master, order_id, &lines).await;
     let card_id: i64 = count(
         &app,
         "select card_id from saved_cards where resident_id = ?",

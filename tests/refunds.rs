@@ -6,8 +6,7 @@ mod common;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use suz::error::AppError;
-use suz::invoices::rules::{DiscountKind, InvoiceAction, LineInput};
-use suz::invoices::service as invoices;
+use suz::invoices::rules::{DiscountKind, LineInput};
 use suz::orders::service::{self as orders, StateChange};
 use suz::orders::status::OrderStatus;
 use suz::payments::sandbox::cards;
@@ -74,12 +73,7 @@ async fn paid_order(app: &common::TestApp, key: &str) -> Paid {
             discount_value: String::new(),
         },
     ];
-    let invoice = invoices::create(app.pool(), &master, order_id, &lines, now())
-        .await
-        .unwrap();
-    invoices::act(app.pool(), &master, invoice, InvoiceAction::Activate, now())
-        .await
-        .unwrap();
+    let invoice = app.issue_invoice(&master, order_id, &lines).await;
     let choice = PayChoice {
         email: "r@example.ru".into(),
         card_id: None,

@@ -259,4 +259,27 @@ impl TestApp {
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
         reply.location().expect("a redirect").to_owned()
     }
+
+    /// Creates an invoice from lines and activates it for the resident; returns its id.
+    pub async fn issue_invoice(
+        &self,
+        staff: &suz::auth::model::StaffUser,
+        order_id: i64,
+        lines: &[suz::invoices::rules::LineInput],
+    ) -> i64 {
+        let now = suz::time::now();
+        let invoice = suz::invoices::service::create(self.pool(), staff, order_id, lines, now)
+            .await
+            .expect("invoice created");
+        suz::invoices::service::act(
+            self.pool(),
+            staff,
+            invoice,
+            suz::invoices::rules::InvoiceAction::Activate,
+            now,
+        )
+        .await
+        .expect("invoice activated");
+        invoice
+    }
 }
