@@ -12,13 +12,13 @@ mkdir -p "$SITE/pkg"
 
 if [ "$MODE" = release ]; then
   cargo build --release --bin suz --features ssr
-  cargo build --lib --target wasm32-unknown-unknown --profile wasm-release --no-default-features --features hydrate
+  cargo rustc --lib --crate-type cdylib --target wasm32-unknown-unknown --profile wasm-release --no-default-features --features hydrate
   WASM=target/wasm32-unknown-unknown/wasm-release/suz.wasm
 else
   cargo build --bin suz --features ssr
   # Warnings in the browser build fail it (this build is the test suite's check of the
   # hydrate-only code; flags apply to the wasm target only, not to host build scripts).
-  RUSTFLAGS="-D warnings" cargo build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate
+  RUSTFLAGS="-D warnings" cargo rustc --lib --crate-type cdylib --target wasm32-unknown-unknown --no-default-features --features hydrate
   WASM=target/wasm32-unknown-unknown/debug/suz.wasm
 fi
 

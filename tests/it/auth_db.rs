@@ -1,6 +1,6 @@
 //! Database tests of sign-in: passwords, one-time codes, sessions and rate limits.
 
-mod common;
+use crate::common;
 
 use suz::auth::model::Viewer;
 use suz::auth::permissions::OrdersScope;

@@ -1,6 +1,6 @@
 //! HTTP tests against the real router: sign-in, redirects, permissions.
 
-mod common;
+use crate::common;
 
 use http::StatusCode;
 

@@ -1,7 +1,7 @@
 //! The resident app: catalog search and prices, submitting requests (with photos, once),
 //! «Заявки» per premises with search, sorts and unread marks, and ratings.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use http::{Request, StatusCode};

@@ -1,6 +1,6 @@
 //! HTTP tests of the staff orders: visibility, read-only roles, attachments and export.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use http::{Request, StatusCode};

@@ -1,7 +1,7 @@
 //! Refunds over real HTTP with the sandbox: staff partial refunds per line, resident
 //! requests (reject, process), parallel refunds, webhook replays and provider failures.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use http::{Request, StatusCode};

@@ -1,7 +1,7 @@
 //! Database tests of the staff orders list (search, filters, keyset pages, visibility)
 //! and of the order rules (status, assignee, phone, comments).
 
-mod common;
+use crate::common;
 
 use suz::auth::model::StaffUser;
 use suz::auth::repo::staff_by_id;

@@ -2,7 +2,7 @@
 //! the hosted page, signed webhooks (replayed, repeated, reordered, lost), the payment
 //! outbox, parallel payment attempts, saved cards, receipts and prepaid orders.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use http::{Request, StatusCode};

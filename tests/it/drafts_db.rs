@@ -1,6 +1,6 @@
 //! Database tests of orders that staff create from a draft.
 
-mod common;
+use crate::common;
 
 use suz::auth::repo::staff_by_id;
 use suz::error::AppError;

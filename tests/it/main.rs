@@ -1,0 +1,13 @@
+//! The database and HTTP tests, linked into one test binary (one link instead of one per
+//! file keeps the cold build and its disk use small). Each module is one area.
+
+mod common;
+
+mod auth_db;
+mod drafts_db;
+mod http_auth;
+mod http_orders;
+mod orders_db;
+mod payments;
+mod refunds;
+mod resident_app;
