@@ -26,6 +26,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover"/>
                 <meta name="theme-color" content="#1f6feb"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <link rel="manifest" href="/manifest.webmanifest"/>
+                <link rel="apple-touch-icon" href="/icon-192.png"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -62,6 +64,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("finance") view=|| view! { <SectionPlaceholder title="Взаиморасчеты" action=Action::Finance/> }/>
                     <Route path=path!("admin") view=|| view! { <SectionPlaceholder title="Администрирование" action=Action::Administer/> }/>
                     <Route path=path!("profile") view=StaffProfilePage/>
+                    <Route path=path!("chats") view=crate::chat::components::StaffDialoguesPage/>
+                    <Route path=path!("chats/:id") view=crate::chat::components::StaffDialoguePage/>
+                    <Route path=path!("notifications") view=crate::notifications::components::NotificationsPage/>
+                    <Route path=path!("admin/notifications") view=crate::notifications::components::RoleNotificationsPage/>
                 </ParentRoute>
                 <ParentRoute path=path!("") view=ResidentShell>
                     <Route path=path!("") view=CatalogPage/>
@@ -71,6 +77,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("requests/:id") view=RequestPage/>
                     <Route path=path!("requests/:id/pay/:invoice") view=crate::payments::components::PayPage/>
                     <Route path=path!("profile") view=ResidentProfilePage/>
+                    <Route path=path!("chats/:id") view=crate::chat::components::ResidentDialoguePage/>
+                    <Route path=path!("notifications") view=crate::notifications::components::NotificationsPage/>
                 </ParentRoute>
             </Routes>
         </Router>

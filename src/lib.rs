@@ -6,9 +6,12 @@
 pub mod app;
 pub mod auth;
 pub mod catalog;
+pub mod chat;
 pub mod error;
 pub mod invoices;
+pub mod live;
 pub mod money;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod refunds;

@@ -213,6 +213,7 @@ fn ServiceView(card: ServiceCard) -> impl IntoView {
                 </ul>
             })}
             {card.prepaid.then(|| view! { <p class="notice">"Оплата картой сразу при оформлении заявки"</p> })}
+            {card.preorder_chat.then(|| view! { <crate::chat::components::AskOperator service_id=service_id/> })}
         </section>
         <form class="card form order-form" on:submit=on_submit novalidate>
             <h2>"Оформить заявку"</h2>

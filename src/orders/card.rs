@@ -50,7 +50,35 @@ pub fn OrderCardPage() -> impl IntoView {
         |(id, _)| crate::refunds::api::order_refunds(id),
     );
     let tab = RwSignal::new(Tab::Main);
+    // Another user changed what the card shows: reload it and highlight it briefly.
+    let stamp = StoredValue::new(None::<i64>);
+    let flash = RwSignal::new(false);
+    crate::live::on_live(move |e| {
+        let changed_here = match e {
+            crate::live::LiveEvent::Order {
+                order_id: id,
+                stamp: s,
+            } if *id == order_id.get_untracked() => {
+                stamp.with_value(|old| *old != Some(*s)) && {
+                    stamp.set_value(Some(*s));
+                    true
+                }
+            }
+            crate::live::LiveEvent::Resync => true,
+            _ => false,
+        };
+        if changed_here {
+            changed.update(|v| *v += 1);
+            flash.set(true);
+            #[cfg(feature = "hydrate")]
+            leptos::task::spawn_local(async move {
+                gloo_timers::future::TimeoutFuture::new(1500).await;
+                flash.set(false);
+            });
+        }
+    });
     view! {
+        <div class="live-scope" class:flash=move || flash.get()>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 match (card.await, invoices.await, refunds.await) {
@@ -59,6 +87,7 @@ pub fn OrderCardPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        </div>
     }
 }
 
@@ -176,7 +205,7 @@ fn MainTab(
             {move || refund_target.get().map(|t| view! { <RefundModal target=t open=refund_target changed=changed/> })}
             <section class="block">
                 <h2>"Переписка с клиентом"</h2>
-                <p class="muted">"Сообщений пока нет"</p>
+                <crate::chat::components::ChatBox source=crate::chat::components::ChatSource::Staff(order_id)/>
             </section>
             <section class="block">
                 <h2>"Прикрепленные файлы"</h2>

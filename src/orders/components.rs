@@ -30,9 +30,36 @@ fn OrdersList(scope: ListScope, title: &'static str, path: &'static str) -> impl
     let query = use_query_map();
     let filter = Memo::new(move |_| query.with(|m| OrderFilter::from_pairs(|k| m.get_str(k))));
     let after = Memo::new(move |_| query.with(|m| m.get_str("after").and_then(Cursor::from_param)));
+    // Orders changed by others reload the page (at most twice a second) and flash.
+    let rev = RwSignal::new(0u32);
+    let flashed = RwSignal::new(None::<i64>);
+    provide_context(Flashed(flashed));
+    let reload_pending = StoredValue::new(false);
+    crate::live::on_live(move |e| {
+        let id = match e {
+            crate::live::LiveEvent::Order { order_id, .. } => Some(*order_id),
+            crate::live::LiveEvent::Resync => None,
+            _ => return,
+        };
+        if id.is_some() {
+            flashed.set(id);
+        }
+        if reload_pending.get_value() {
+            return;
+        }
+        reload_pending.set_value(true);
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(500).await;
+            reload_pending.set_value(false);
+            rev.update(|v| *v += 1);
+            gloo_timers::future::TimeoutFuture::new(2000).await;
+            flashed.set(None);
+        });
+    });
     let page = Resource::new(
-        move || (filter.get(), after.get()),
-        move |(f, a)| list_orders(scope, f, a),
+        move || (filter.get(), after.get(), rev.get()),
+        move |(f, a, _)| list_orders(scope, f, a),
     );
     view! {
         <header class="page-header">
@@ -77,14 +104,21 @@ fn OrdersList(scope: ListScope, title: &'static str, path: &'static str) -> impl
     }
 }
 
+/// The order a live update changed last (its row flashes).
+#[derive(Clone, Copy)]
+struct Flashed(RwSignal<Option<i64>>);
+
 #[component]
 fn OrderLine(o: OrderRow) -> impl IntoView {
     let href = format!("/staff/orders/{}", o.order_id);
+    let id = o.order_id;
+    let flashed = use_context::<Flashed>();
+    let flash = move || flashed.is_some_and(|f| f.0.get() == Some(id));
     let refund = o
         .refund_mark
         .map(|m| view! { <span class=m.css()>{o.refund.to_string()}</span> });
     view! {
-        <tr data-order=o.order_id>
+        <tr data-order=o.order_id class:flash=flash>
             <td><A href=href.clone()>{o.order_id}</A></td>
             <td><span class=o.status.css()>{o.status.label()}</span></td>
             <td><A href=href>{o.service_name}</A></td>

@@ -33,10 +33,13 @@ impl HttpClient {
         headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> Result<(http::StatusCode, Vec<u8>), String> {
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(url)
-            .header(http::header::CONTENT_TYPE, "application/json");
+        let mut req = http::Request::builder().method(method).uri(url);
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header(http::header::CONTENT_TYPE, "application/json");
+        }
         for (k, v) in headers {
             req = req.header(*k, v);
         }

@@ -19,7 +19,19 @@ pub fn RequestsPage() -> impl IntoView {
     let query = use_query_map();
     let q = move || query.with(|m| m.get("q").unwrap_or_default());
     let chosen = RwSignal::new(None::<RequestsSort>);
-    let list = Resource::new(move || (q(), chosen.get()), |(q, s)| my_requests(q, s));
+    let rev = RwSignal::new(0u32);
+    crate::live::on_live(move |e| {
+        if matches!(
+            e,
+            crate::live::LiveEvent::Order { .. } | crate::live::LiveEvent::Resync
+        ) {
+            rev.update(|v| *v += 1);
+        }
+    });
+    let list = Resource::new(
+        move || (q(), chosen.get(), rev.get()),
+        |(q, s, _)| my_requests(q, s),
+    );
     view! {
         <header class="top-bar"><h1>"Заявки"</h1></header>
         <Form method="GET" action="/requests" attr:class="search-bar" attr:role="search">
@@ -80,20 +92,40 @@ pub fn RequestPage() -> impl IntoView {
     let payment = move || query.with(|q| q.get("payment").and_then(|s| s.parse::<i64>().ok()));
     let refresh = RwSignal::new(0u32);
     let request = Resource::new(move || (id(), refresh.get()), |(id, _)| open_request(id));
+    // Staff changed the request: show it without a reload.
+    let stamp = StoredValue::new(None::<i64>);
+    crate::live::on_live(move |e| {
+        let reload = match e {
+            crate::live::LiveEvent::Order { order_id, stamp: s } if *order_id == id() => {
+                let new = stamp.with_value(|old| *old != Some(*s));
+                stamp.set_value(Some(*s));
+                new
+            }
+            crate::live::LiveEvent::Resync => true,
+            _ => false,
+        };
+        if reload {
+            refresh.update(|v| *v += 1);
+        }
+    });
     view! {
         <header class="top-bar">
             <A href="/requests" attr:class="back" attr:aria-label="Назад">"‹"</A>
             <h1>{move || format!("Заявка № {}", id())}</h1>
         </header>
         {move || payment().map(|p| view! { <PaymentBanner payment_id=p refresh=refresh/> })}
-        <Suspense fallback=Loading>
+        <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 match request.await {
                     Ok(r) => view! { <RequestBody request=r refresh=refresh/> }.into_any(),
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
+        <section class="card">
+            <h2>"Чат"</h2>
+            {move || view! { <crate::chat::components::ChatBox source=crate::chat::components::ChatSource::Resident(id())/> }}
+        </section>
     }
 }
 

@@ -148,6 +148,12 @@ mod ssr {
 /// Uploads a chosen photo from the browser; returns its id and name, or a message.
 #[cfg(feature = "hydrate")]
 pub async fn upload_photo(file: web_sys::File) -> Result<(i64, String), String> {
+    upload_photo_to("/uploads", file).await
+}
+
+/// Uploads a photo to `url`, which answers `{"upload_id": …, "file_name": …}`.
+#[cfg(feature = "hydrate")]
+pub async fn upload_photo_to(url: &str, file: web_sys::File) -> Result<(i64, String), String> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
     let failed = || "Фото не загрузилось. Проверьте связь и попробуйте ещё раз".to_owned();
@@ -158,12 +164,11 @@ pub async fn upload_photo(file: web_sys::File) -> Result<(i64, String), String> 
     init.set_method("POST");
     init.set_body(&form);
     let window = web_sys::window().ok_or_else(failed)?;
-    let response: web_sys::Response =
-        JsFuture::from(window.fetch_with_str_and_init("/uploads", &init))
-            .await
-            .map_err(|_| failed())?
-            .dyn_into()
-            .map_err(|_| failed())?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await
+        .map_err(|_| failed())?
+        .dyn_into()
+        .map_err(|_| failed())?;
     let text = JsFuture::from(response.text().map_err(|_| failed())?)
         .await
         .map_err(|_| failed())?

@@ -137,14 +137,9 @@ pub async fn open(
     .await?;
     let row = row.ok_or(AppError::NotFound)?;
     // Opening marks it read: seen is never behind the last change the resident can see.
-    sqlx::query(
-        "update orders set resident_seen_at = max(?, resident_changed_at) where order_id = ? and resident_id = ?",
-    )
-    .bind(now)
-    .bind(order_id)
-    .bind(resident_id)
-    .execute(pool)
-    .await?;
+    // Written only when something was unread, so opening writes nothing (no live event).
+    let _ = now;
+    crate::chat::service::resident_read_order(pool, resident_id, order_id).await?;
     let history: Vec<(i64, String, Option<String>, String)> = sqlx::query_as(
         "select at, kind, to_status, comment from order_history \
          where order_id = ? and visible_to_resident = 1 order by history_id",

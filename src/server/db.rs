@@ -8,6 +8,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub async fn connect(url: &str) -> Result<SqlitePool, AppError> {
+    connect_watched(url, None).await
+}
+
+/// Like [`connect`], with the live-update hooks on every connection when `tap` is given.
+pub async fn connect_watched(
+    url: &str,
+    tap: Option<crate::live::hooks::ChangeTap>,
+) -> Result<SqlitePool, AppError> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(AppError::internal)?
         .create_if_missing(true)
@@ -20,6 +28,15 @@ pub async fn connect(url: &str) -> Result<SqlitePool, AppError> {
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .min_connections(1)
+        .after_connect(move |conn, _meta| {
+            let tap = tap.clone();
+            Box::pin(async move {
+                if let Some(tap) = tap {
+                    crate::live::hooks::install(conn, tap).await?;
+                }
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await?;
     sqlx::migrate!("./migrations").run(&pool).await?;

@@ -1,5 +1,5 @@
 //! Background work: the sandbox's webhook deliveries and delayed refunds, the payment
-//! outbox and polling of stuck payments, and outgoing e-mail. One `tick` does a round of
+//! outbox and polling of stuck payments, notifications (in-app, push) and outgoing e-mail. One `tick` does a round of
 //! each (tests call it with a chosen time); `spawn` runs it every two seconds.
 
 use super::config::Config;
@@ -25,6 +25,27 @@ pub async fn tick(state: &AppState, now: i64) {
     }
     if let Err(e) = crate::refunds::service::recover(state, now).await {
         tracing::warn!(error = %e, "refund recovery");
+    }
+    if let Err(e) =
+        crate::notifications::service::deliver_outbox(&state.pool, &state.config.public_url, now)
+            .await
+    {
+        tracing::warn!(error = %e, "notifications");
+    }
+    let subject = match &state.config.smtp {
+        Some(smtp) => format!("mailto:{}", smtp.from),
+        None => "mailto:noreply@suz.local".to_owned(),
+    };
+    if let Err(e) = crate::notifications::push::deliver_due(
+        &state.pool,
+        &state.push_http,
+        &state.vapid,
+        &subject,
+        now,
+    )
+    .await
+    {
+        tracing::warn!(error = %e, "web push");
     }
     if let Err(e) = crate::mail::deliver_pending(state, now).await {
         tracing::warn!(error = %e, "mail");

@@ -37,9 +37,13 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 pub async fn build_state(config: Config) -> Result<AppState, String> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("data dir {}: {e}", config.data_dir.display()))?;
-    let pool = db::connect(&config.database_url)
+    let (tap, changes) = tokio::sync::mpsc::unbounded_channel();
+    let pool = db::connect_watched(&config.database_url, Some(tap))
         .await
         .map_err(|e| format!("database: {e}"))?;
+    let live: Arc<dyn crate::live::server::Bus> =
+        Arc::new(crate::live::server::LocalBus::default());
+    crate::live::server::spawn_dispatcher(pool.clone(), live.clone(), changes);
     let sms: Arc<dyn SmsSender> = if config.demo {
         Arc::new(DemoSmsSender { pool: pool.clone() })
     } else {
@@ -56,6 +60,9 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         .await
         .map_err(|e| format!("database: {e}"))?;
     let secret = payments_secret(&pool, &config).await?;
+    let vapid = crate::notifications::push::vapid_keys(&pool)
+        .await
+        .map_err(|e| format!("web push keys: {e}"))?;
     let http = crate::payments::http::HttpClient::default();
     let payments = Arc::new(crate::payments::sandbox_client::SandboxGateway {
         base_url: config.payments_url.clone(),
@@ -78,6 +85,9 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         sms,
         payments,
         sandbox,
+        live,
+        vapid: Arc::new(vapid),
+        push_http: crate::payments::http::HttpClient::default(),
     })
 }
 
@@ -124,6 +134,14 @@ pub fn router(state: AppState) -> Router {
         .route("/uploads/{id}", get(crate::requests::photos::download))
         .route("/staff/exports/{id}", get(crate::orders::export::download))
         .route("/payments/webhook", post(crate::payments::webhook::intake))
+        .route("/api/live", get(crate::live::server::stream))
+        .route(
+            "/api/chat/photos",
+            post(crate::chat::photos::upload).layer(DefaultBodyLimit::max(
+                crate::chat::photos::MAX_PHOTO_BYTES + 64 * 1024,
+            )),
+        )
+        .route("/api/chat/photos/{id}", get(crate::chat::photos::download))
         .leptos_routes_with_context(&state, routes, || {}, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

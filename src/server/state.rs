@@ -16,6 +16,12 @@ pub struct AppState {
     pub payments: Arc<dyn crate::payments::gateway::PaymentGateway>,
     /// The sandbox provider, when it runs inside the app.
     pub sandbox: Option<Arc<crate::payments::sandbox::Sandbox>>,
+    /// Live updates for open pages.
+    pub live: Arc<dyn crate::live::server::Bus>,
+    /// The server's Web Push (VAPID) keys.
+    pub vapid: Arc<crate::notifications::webpush::VapidKeys>,
+    /// The client that posts to push services.
+    pub push_http: crate::payments::http::HttpClient,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -23,6 +23,34 @@ pub fn new_key() -> String {
     }
 }
 
+/// Data loaded by the browser only (never during server rendering, so it never holds up a
+/// `Suspense` around it): fetched again whenever what `track` reads changes; the newest
+/// answer wins over a slower older one.
+pub fn browser_load<T, Fut>(
+    track: impl Fn() + 'static,
+    fetch: impl Fn() -> Fut + 'static,
+) -> RwSignal<Option<T>>
+where
+    T: Send + Sync + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+{
+    let value = RwSignal::new(None::<T>);
+    let latest = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        track();
+        latest.update_value(|n| *n += 1);
+        let mine = latest.get_value();
+        let pending = fetch();
+        leptos::task::spawn_local(async move {
+            let answer = pending.await;
+            if latest.try_get_value() == Some(mine) {
+                value.set(Some(answer));
+            }
+        });
+    });
+    value
+}
+
 /// A Russian error message under a form, or nothing.
 #[component]
 pub fn ErrorNote(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {

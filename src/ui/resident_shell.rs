@@ -6,7 +6,9 @@ use leptos_router::components::{Outlet, A};
 #[component]
 pub fn ResidentShell() -> impl IntoView {
     view! {
+        <crate::live::LiveProvider>
         <div class="resident-app">
+            <div class="resident-bell"><crate::notifications::components::Bell href="/notifications"/></div>
             <div class="resident-content">
                 <Outlet/>
             </div>
@@ -16,5 +18,6 @@ pub fn ResidentShell() -> impl IntoView {
                 <A href="/profile"><span class="icon">"👤"</span><span>"Профиль"</span></A>
             </nav>
         </div>
+        </crate::live::LiveProvider>
     }
 }

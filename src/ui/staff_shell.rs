@@ -35,9 +35,10 @@ fn StaffLayout(staff: StaffUser) -> impl IntoView {
     let p = staff.permissions.clone();
     let sign_out = ServerAction::<SignOut>::new();
     view! {
+        <crate::live::LiveProvider>
         <div class="staff-app">
             <aside class="sidebar">
-                <div class="brand">"СУЗ"</div>
+                <div class="brand">"СУЗ"<crate::notifications::components::Bell href="/staff/notifications"/></div>
                 <nav>
                     {p.allows(Action::ViewAssignedOrders).then(|| view! {
                         <div class="nav-group">
@@ -52,6 +53,12 @@ fn StaffLayout(staff: StaffUser) -> impl IntoView {
                             })}
                         </div>
                     })}
+                    {p.allows(Action::ClientsChat).then(|| view! {
+                        <div class="nav-group">
+                            <div class="nav-title">"Клиенты"</div>
+                            <A href="/staff/chats">"Чаты с клиентами"</A>
+                        </div>
+                    })}
                     {p.allows(Action::Finance).then(|| view! {
                         <div class="nav-group">
                             <div class="nav-title">"Финансы"</div>
@@ -61,7 +68,8 @@ fn StaffLayout(staff: StaffUser) -> impl IntoView {
                     {p.allows(Action::Administer).then(|| view! {
                         <div class="nav-group">
                             <div class="nav-title">"Администрирование"</div>
-                            <A href="/staff/admin">"Настройки"</A>
+                            <A href="/staff/admin" exact=true>"Настройки"</A>
+                            <A href="/staff/admin/notifications">"Уведомления ролей"</A>
                         </div>
                     })}
                 </nav>
@@ -79,6 +87,7 @@ fn StaffLayout(staff: StaffUser) -> impl IntoView {
                 <Outlet/>
             </main>
         </div>
+        </crate::live::LiveProvider>
     }
 }
 

@@ -47,7 +47,7 @@ async fn staff_sign_in_sets_a_safe_cookie_and_opens_orders() {
     let cookie = reply.session_cookie().unwrap();
     let page = app.get("/staff/orders", Some(&cookie)).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("Заказы — все"));
+    assert!(page.body.contains("Заказы — все"), "{}", page.body);
     // A signed-in staff member opening the sign-in page goes home.
     assert_eq!(
         app.get("/staff/login", Some(&cookie)).await.location(),

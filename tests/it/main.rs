@@ -4,9 +4,11 @@
 mod common;
 
 mod auth_db;
+mod chat;
 mod drafts_db;
 mod http_auth;
 mod http_orders;
+mod notifications;
 mod orders_db;
 mod payments;
 mod refunds;
