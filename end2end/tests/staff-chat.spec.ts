@@ -37,8 +37,8 @@ test("order chat: messages both ways live, the list counter rises and falls, a n
 
   await open(resident.page, `/requests/${number}`);
   await live(resident.page);
-  await resident.page.getByLabel("Сообщение").fill("Когда придёт мастер? <b>срочно</b>");
-  await resident.page.getByRole("button", { name: "Отправить" }).click();
+  await resident.page.getByRole("textbox", { name: "Сообщение" }).fill("Когда придёт мастер? <b>срочно</b>");
+  await resident.page.getByRole("button", { name: "Отправить сообщение" }).click();
   await expect(resident.page.locator(".bubble.mine")).toContainText("Когда придёт мастер? <b>срочно</b>");
 
   // The staff list counts it without a reload.
@@ -49,8 +49,8 @@ test("order chat: messages both ways live, the list counter rises and falls, a n
   await live(page);
   const chat = page.locator(".chat");
   await expect(chat.locator(".bubble.client")).toContainText("Когда придёт мастер? <b>срочно</b>");
-  await chat.getByLabel("Сообщение").fill("Завтра с 10 до 12");
-  await chat.getByRole("button", { name: "Отправить" }).click();
+  await chat.getByRole("textbox", { name: "Сообщение" }).fill("Завтра с 10 до 12");
+  await chat.getByRole("button", { name: "Отправить сообщение" }).click();
   await expect(chat.locator(".bubble.mine")).toContainText("Завтра с 10 до 12");
 
   // The resident sees the reply live, and a notification (the bell counts it).
@@ -111,8 +111,8 @@ test("a pre-order chat becomes an order", async ({ page, browser }) => {
   await resident.page.getByRole("button", { name: "Задать вопрос оператору" }).click();
   await expect(resident.page).toHaveURL(/\/chats\/\d+$/);
   await live(resident.page);
-  await resident.page.getByLabel("Сообщение").fill("Сколько стоит уборка 40 м²?");
-  await resident.page.getByRole("button", { name: "Отправить" }).click();
+  await resident.page.getByRole("textbox", { name: "Сообщение" }).fill("Сколько стоит уборка 40 м²?");
+  await resident.page.getByRole("button", { name: "Отправить сообщение" }).click();
   await expect(resident.page.locator(".bubble.mine")).toContainText("Сколько стоит уборка 40 м²?");
 
   await signInStaff(page, "dispatcher@demo.ru");
@@ -120,8 +120,8 @@ test("a pre-order chat becomes an order", async ({ page, browser }) => {
   await page.locator("tr", { hasText: "Уборка после ремонта" }).first().getByRole("link").click();
   await live(page);
   await expect(page.locator(".bubble.client")).toContainText("Сколько стоит уборка 40 м²?");
-  await page.getByLabel("Сообщение").fill("От 3 000 ₽, оформляю заказ");
-  await page.getByRole("button", { name: "Отправить" }).click();
+  await page.getByRole("textbox", { name: "Сообщение" }).fill("От 3 000 ₽, оформляю заказ");
+  await page.getByRole("button", { name: "Отправить сообщение" }).click();
   await expect(resident.page.locator(".bubble.staff")).toContainText("От 3 000 ₽, оформляю заказ");
 
   await page.getByRole("button", { name: "Оформить заказ" }).click();

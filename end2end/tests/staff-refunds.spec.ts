@@ -90,7 +90,7 @@ test("a resident's full request is rejected with a reason and cannot be sent aga
   await open(r, `/requests/${number}`);
   await r.getByRole("button", { name: "Возврат платежа" }).click();
   await r.getByLabel("Причина").fill("Передумал");
-  await r.getByRole("button", { name: "Отправить" }).click();
+  await r.getByRole("button", { name: "Отправить", exact: true }).click();
   await expect(r.getByText(/Запрос на возврат 1\s200,00\s₽ отправлен/)).toBeVisible();
 
   await signInStaff(page, "dispatcher@demo.ru");
@@ -121,10 +121,10 @@ test("a resident's partial request is processed by staff and succeeds", async ({
   await r.getByLabel("Частичный возврат").check();
   await r.getByLabel("Сумма возврата, ₽").fill("5000");
   await r.getByLabel("Причина").fill("Нужен только один ключ");
-  await r.getByRole("button", { name: "Отправить" }).click();
+  await r.getByRole("button", { name: "Отправить", exact: true }).click();
   await expect(r.getByRole("alert")).toContainText("Не больше");
   await r.getByLabel("Сумма возврата, ₽").fill("800");
-  await r.getByRole("button", { name: "Отправить" }).click();
+  await r.getByRole("button", { name: "Отправить", exact: true }).click();
   await expect(r.getByText(/Запрос на возврат 800,00\s₽ отправлен/)).toBeVisible();
 
   await signInStaff(page, "dispatcher@demo.ru");

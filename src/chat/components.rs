@@ -142,7 +142,7 @@ pub fn ChatBox(source: ChatSource) -> impl IntoView {
                             }
                         }></textarea>
                     <PhotoPicker photos=photos error=error/>
-                    <button type="button" class="primary" disabled=move || sending.get() on:click=move |_| send()>"Отправить"</button>
+                    <button type="button" class="primary" aria-label="Отправить сообщение" disabled=move || sending.get() on:click=move |_| send()>"Отправить"</button>
                 </div>
                 <div class="chat-attached">
                     {move || photos.get().into_iter().map(|(id, name)| view! {

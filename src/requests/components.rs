@@ -92,6 +92,8 @@ pub fn RequestPage() -> impl IntoView {
     let payment = move || query.with(|q| q.get("payment").and_then(|s| s.parse::<i64>().ok()));
     let refresh = RwSignal::new(0u32);
     let request = Resource::new(move || (id(), refresh.get()), |(id, _)| open_request(id));
+    // Lives beside the page, not inside what reloads, so «Оценка сохранена» stays shown.
+    let rate = ServerAction::<RateRequest>::new();
     // Staff changed the request: show it without a reload.
     let stamp = StoredValue::new(None::<i64>);
     crate::live::on_live(move |e| {
@@ -117,7 +119,7 @@ pub fn RequestPage() -> impl IntoView {
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 match request.await {
-                    Ok(r) => view! { <RequestBody request=r refresh=refresh/> }.into_any(),
+                    Ok(r) => view! { <RequestBody request=r refresh=refresh rate=rate/> }.into_any(),
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                 }
             })}
@@ -130,7 +132,11 @@ pub fn RequestPage() -> impl IntoView {
 }
 
 #[component]
-fn RequestBody(request: RequestView, refresh: RwSignal<u32>) -> impl IntoView {
+fn RequestBody(
+    request: RequestView,
+    refresh: RwSignal<u32>,
+    rate: ServerAction<RateRequest>,
+) -> impl IntoView {
     let r = request;
     let awaiting = r
         .invoices
@@ -176,7 +182,7 @@ fn RequestBody(request: RequestView, refresh: RwSignal<u32>) -> impl IntoView {
         })}
         <crate::refunds::components::ResidentRefund order_id=r.order_id offer=r.refund.clone() refresh=refresh/>
         {may_rate(r.status).then(|| view! {
-            <RatingBlock order_id=r.order_id rating=r.rating comment=r.rating_comment.clone()/>
+            <RatingBlock order_id=r.order_id rating=r.rating comment=r.rating_comment.clone() rate=rate/>
         })}
         <section class="card">
             <h2>"История"</h2>
@@ -195,10 +201,14 @@ fn RequestBody(request: RequestView, refresh: RwSignal<u32>) -> impl IntoView {
 
 /// 1–5 stars with optional text; the resident may change it later.
 #[component]
-fn RatingBlock(order_id: i64, rating: Option<u8>, comment: String) -> impl IntoView {
+fn RatingBlock(
+    order_id: i64,
+    rating: Option<u8>,
+    comment: String,
+    rate: ServerAction<RateRequest>,
+) -> impl IntoView {
     let stars = RwSignal::new(rating.unwrap_or(0));
     let text = RwSignal::new(comment);
-    let rate = ServerAction::<RateRequest>::new();
     let saved = move || matches!(rate.value().get(), Some(Ok(())));
     let rated = move || rating.is_some() || saved();
     let error = Signal::derive(move || rate.value().get().and_then(|r| r.err()));
