@@ -74,10 +74,12 @@ create index notifications_unread on notifications (recipient, read_at);
 
 alter table outbox add column dialogue_id integer references dialogues (dialogue_id);
 
--- A browser's Web Push subscription (the endpoint and its keys).
+-- A browser's Web Push subscription (the endpoint and its keys), bound to the session
+-- that made it: pushes go only while that session lasts (signing out stops them).
 create table push_subscriptions (
     subscription_id integer primary key,
     recipient text not null,
+    session_hash text not null,
     endpoint text not null unique,
     p256dh text not null,
     auth text not null,

@@ -206,7 +206,11 @@ pub async fn fetch_dialogue(dialogue_id: i64) -> Result<DialogueView, AppError> 
         service_id: d.service_id,
         service_name,
         client_name,
-        order_id: d.order_id,
+        // A resident learns of the order once it is submitted, not of the draft.
+        order_id: match who {
+            Who::Resident(_) if d.order_is_draft != Some(false) => None,
+            _ => d.order_id,
+        },
         order_submitted: d.order_is_draft == Some(false),
         chat: ChatView {
             messages,

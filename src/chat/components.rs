@@ -301,6 +301,8 @@ pub fn StaffDialoguePage() -> impl IntoView {
                 }
             })}
         </Transition>
+        // Mounted once: the page reloading around it keeps what is typed and being sent.
+        <section class="block">{move || view! { <ChatBox source=ChatSource::Dialogue(id.get())/> }}</section>
     }
 }
 
@@ -337,7 +339,6 @@ fn StaffDialogue(d: DialogueView) -> impl IntoView {
                 {move || error().map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
             </div>
         </header>
-        <section class="block"><ChatBox source=ChatSource::Dialogue(dialogue_id)/></section>
     }
 }
 
@@ -369,11 +370,11 @@ pub fn ResidentDialoguePage() -> impl IntoView {
                             (Some(o), true) => Some(view! { <p class="notice">"Заявка оформлена: "<a href=format!("/requests/{o}")>{format!("№ {o}")}</a></p> }),
                             _ => None,
                         }}
-                        <ChatBox source=ChatSource::Dialogue(d.dialogue_id)/>
                     }.into_any(),
                 }
             })}
         </Transition>
+        {move || view! { <ChatBox source=ChatSource::Dialogue(id.get())/> }}
     }
 }
 

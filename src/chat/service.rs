@@ -192,6 +192,19 @@ pub async fn resident_read_order(
     Ok(())
 }
 
+/// A retried send whose first attempt was stored.
+async fn already_sent(tx: &mut SqliteConnection, who: Who, key: &str) -> AppResult<bool> {
+    let Some(k) = who.key(key) else {
+        return Ok(false);
+    };
+    let seen: Option<i64> =
+        sqlx::query_scalar("select message_id from messages where client_key = ?")
+            .bind(k)
+            .fetch_optional(tx)
+            .await?;
+    Ok(seen.is_some())
+}
+
 /// Stores the message and binds its photos; `Ok(None)` when the key was already used
 /// (a retried send): nothing else must happen then.
 #[allow(clippy::too_many_arguments)]
@@ -283,15 +296,6 @@ async fn outbox(
     Ok(())
 }
 
-async fn dialogue_of_order(tx: &mut SqliteConnection, order_id: i64) -> AppResult<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "select dialogue_id from dialogues where order_id = ? order by dialogue_id limit 1",
-    )
-    .bind(order_id)
-    .fetch_optional(tx)
-    .await?)
-}
-
 /// Staff write in the order's chat (the role's edit permission and the order's scope).
 pub async fn staff_send_order(
     pool: &SqlitePool,
@@ -304,20 +308,10 @@ pub async fn staff_send_order(
 ) -> AppResult<()> {
     let mut tx = write_tx(pool).await?;
     let order = editable_order(&mut tx, staff, order_id).await?;
-    let dialogue = dialogue_of_order(&mut tx, order_id).await?;
     let who = Who::Staff(staff.staff_id);
-    if insert(
-        &mut tx,
-        Some(order_id),
-        dialogue,
-        who,
-        body,
-        key,
-        photos,
-        now,
-    )
-    .await?
-    .is_some()
+    if insert(&mut tx, Some(order_id), None, who, body, key, photos, now)
+        .await?
+        .is_some()
     {
         tell_resident(&mut tx, "new_message", order_id, order.resident_id, now).await?;
     }
@@ -344,20 +338,10 @@ pub async fn resident_send_order(
     .fetch_optional(&mut *tx)
     .await?;
     let (assignee,) = assignee.ok_or(AppError::NotFound)?;
-    let dialogue = dialogue_of_order(&mut tx, order_id).await?;
     let who = Who::Resident(resident_id);
-    if insert(
-        &mut tx,
-        Some(order_id),
-        dialogue,
-        who,
-        body,
-        key,
-        photos,
-        now,
-    )
-    .await?
-    .is_some()
+    if insert(&mut tx, Some(order_id), None, who, body, key, photos, now)
+        .await?
+        .is_some()
     {
         sqlx::query("update orders set unread_client_messages = unread_client_messages + 1 where order_id = ?")
             .bind(order_id)
@@ -473,6 +457,9 @@ pub async fn send_dialogue(
         if r != d.resident_id {
             return Err(AppError::NotFound);
         }
+    }
+    if already_sent(&mut tx, who, key).await? {
+        return Ok(());
     }
     if let Some(why) = dialogue_closed(&d) {
         return Err(AppError::Rule(why));

@@ -4,7 +4,7 @@
 use super::hooks::{Batch, Table};
 use super::LiveEvent;
 use crate::auth::model::Viewer;
-use crate::auth::session::CurrentViewer;
+use crate::auth::session::{CurrentViewer, SessionToken};
 use crate::server::state::AppState;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -23,6 +23,8 @@ pub enum Route {
     Order {
         resident_id: i64,
         assignee_id: Option<i64>,
+        /// A draft is not the resident's yet.
+        draft: bool,
     },
     /// A pre-order dialogue: its resident and staff with «Чат с клиентами».
     Dialogue {
@@ -37,9 +39,12 @@ impl Route {
     pub fn admits(&self, viewer: &Viewer) -> bool {
         match (self, viewer) {
             (Route::Everyone, _) => true,
-            (Route::Order { resident_id, .. }, Viewer::Resident(r)) => {
-                r.resident_id == *resident_id
-            }
+            (
+                Route::Order {
+                    resident_id, draft, ..
+                },
+                Viewer::Resident(r),
+            ) => !draft && r.resident_id == *resident_id,
             (Route::Order { assignee_id, .. }, Viewer::Staff(s)) => {
                 s.permissions.can_see_order(s.staff_id, *assignee_id)
             }
@@ -102,6 +107,9 @@ pub fn spawn_dispatcher(
 ) {
     tokio::spawn(async move {
         while let Some(batch) = rx.recv().await {
+            // The commit hook runs just before SQLite finishes the commit: give it a moment
+            // to land, and look again for a row this connection cannot see yet.
+            tokio::time::sleep(Duration::from_millis(5)).await;
             if batch.overflow {
                 bus.publish(Envelope {
                     event: LiveEvent::Resync,
@@ -109,7 +117,15 @@ pub fn spawn_dispatcher(
                 });
             }
             for (table, id) in batch.changes {
-                match route(&pool, table, id).await {
+                let mut routed = route(&pool, table, id).await;
+                for _ in 0..3 {
+                    if !matches!(routed, Ok(None)) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    routed = route(&pool, table, id).await;
+                }
+                match routed {
                     Ok(Some(envelope)) => bus.publish(envelope),
                     Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, ?table, id, "live event not routed"),
@@ -152,6 +168,7 @@ async fn route(pool: &SqlitePool, table: Table, id: i64) -> Result<Option<Envelo
                     to: Route::Order {
                         resident_id: r.0,
                         assignee_id: r.1,
+                        draft: r.9,
                     },
                 }
             })
@@ -197,14 +214,15 @@ async fn route(pool: &SqlitePool, table: Table, id: i64) -> Result<Option<Envelo
 }
 
 async fn order_route(pool: &SqlitePool, order_id: i64) -> Result<Option<Route>, sqlx::Error> {
-    let row: Option<(i64, Option<i64>)> =
-        sqlx::query_as("select resident_id, assignee_id from orders where order_id = ?")
+    let row: Option<(i64, Option<i64>, bool)> =
+        sqlx::query_as("select resident_id, assignee_id, is_draft from orders where order_id = ?")
             .bind(order_id)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(|(resident_id, assignee_id)| Route::Order {
+    Ok(row.map(|(resident_id, assignee_id, draft)| Route::Order {
         resident_id,
         assignee_id,
+        draft,
     }))
 }
 
@@ -217,19 +235,50 @@ async fn dialogue_route(pool: &SqlitePool, dialogue_id: i64) -> Result<Option<Ro
     Ok(resident.map(|resident_id| Route::Dialogue { resident_id }))
 }
 
+/// How often an open stream checks that its session still stands.
+const RECHECK: Duration = Duration::from_secs(30);
+
+struct Listener {
+    rx: broadcast::Receiver<Arc<Envelope>>,
+    viewer: Viewer,
+    token_hash: String,
+    pool: SqlitePool,
+    recheck: tokio::time::Interval,
+}
+
 /// `GET /api/live`: the events the signed-in person may see, as server-sent events.
 pub async fn stream(
     State(state): State<AppState>,
     Extension(viewer): Extension<CurrentViewer>,
+    Extension(token): Extension<SessionToken>,
 ) -> Response {
-    let Some(viewer) = viewer.0 else {
+    let (Some(viewer), Some(token)) = (viewer.0, token.0) else {
         return (http::StatusCode::UNAUTHORIZED, "Войдите в систему").into_response();
     };
-    let rx = state.live.subscribe();
-    let events = futures::stream::unfold((rx, viewer), |(mut rx, viewer)| async move {
+    let listener = Listener {
+        rx: state.live.subscribe(),
+        viewer,
+        token_hash: crate::auth::service::sha256_hex(&token),
+        pool: state.pool.clone(),
+        recheck: tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK),
+    };
+    let events = futures::stream::unfold(listener, |mut l| async move {
         loop {
-            let event = match rx.recv().await {
-                Ok(envelope) if envelope.to.admits(&viewer) => envelope.event.clone(),
+            let received = tokio::select! {
+                r = l.rx.recv() => r,
+                _ = l.recheck.tick() => {
+                    // Signed out, blocked or a changed role: the stream follows the session.
+                    match crate::auth::repo::session_viewer(&l.pool, &l.token_hash, crate::time::now()).await {
+                        Ok(Some(v)) => {
+                            l.viewer = v;
+                            continue;
+                        }
+                        _ => return None,
+                    }
+                }
+            };
+            let event = match received {
+                Ok(envelope) if envelope.to.admits(&l.viewer) => envelope.event.clone(),
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(_)) => LiveEvent::Resync,
                 Err(broadcast::error::RecvError::Closed) => return None,
@@ -237,7 +286,7 @@ pub async fn stream(
             let data = serde_json::to_string(&event).unwrap_or_default();
             return Some((
                 Ok::<_, std::convert::Infallible>(Event::default().data(data)),
-                (rx, viewer),
+                l,
             ));
         }
     });

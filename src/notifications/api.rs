@@ -88,15 +88,18 @@ pub async fn subscribe_push(
     auth: String,
 ) -> Result<(), AppError> {
     let (recipient, _) = me()?;
-    super::push::subscribe(
-        &app_state()?.pool,
-        &recipient,
-        &endpoint,
-        &p256dh,
-        &auth,
-        now(),
-    )
-    .await
+    let token = crate::auth::session::current_token().ok_or(AppError::Unauthorized)?;
+    let session_hash = crate::auth::service::sha256_hex(&token);
+    let state = app_state()?;
+    let subscription = super::push::NewSubscription {
+        recipient: &recipient,
+        session_hash: &session_hash,
+        endpoint: &endpoint,
+        p256dh: &p256dh,
+        auth: &auth,
+        allow_http: state.config.push_allow_http,
+    };
+    super::push::subscribe(&state.pool, subscription, now()).await
 }
 
 #[server(prefix = "/api", endpoint = "unsubscribe_push", input = Json)]

@@ -76,13 +76,16 @@ pub async fn deliver_outbox(pool: &SqlitePool, public_url: &str, now: i64) -> Ap
                                 .to_string();
                         sqlx::query(
                             "insert into push_messages (subscription_id, outbox_id, payload, created_at) \
-                             select subscription_id, ?, ?, ? from push_subscriptions where recipient = ? \
+                             select ps.subscription_id, ?, ?, ? from push_subscriptions ps \
+                             join sessions se on se.token_hash = ps.session_hash \
+                             where ps.recipient = ? and se.expires_at > ? \
                              on conflict (outbox_id, subscription_id) do nothing",
                         )
                         .bind(outbox_id)
                         .bind(&payload)
                         .bind(now)
                         .bind(&r.key)
+                        .bind(now)
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -166,6 +169,15 @@ async fn recipients(
              from staff s join roles r on r.role_id = s.role_id where s.active = 1 and s.staff_id = ?",
         )
         .bind(id)
+        .fetch_all(&mut *tx)
+        .await?
+    } else if event == "client_message" {
+        // Nobody is assigned: whoever sees all orders and may answer hears of it.
+        sqlx::query_as(
+            "select s.staff_id, s.email, r.notification_settings, r.orders_scope, r.clients_chat \
+             from staff s join roles r on r.role_id = s.role_id \
+             where s.active = 1 and r.orders_scope = 'all' and r.orders_edit = 1",
+        )
         .fetch_all(&mut *tx)
         .await?
     } else {

@@ -87,6 +87,13 @@ pub fn OrderCardPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        // The chat stays mounted while the card reloads (typed text and sending survive).
+        <Show when=move || tab.get() == Tab::Main>
+            <section class="block chat-block">
+                <h2>"Переписка с клиентом"</h2>
+                {move || view! { <crate::chat::components::ChatBox source=crate::chat::components::ChatSource::Staff(order_id.get())/> }}
+            </section>
+        </Show>
         </div>
     }
 }
@@ -203,10 +210,6 @@ fn MainTab(
             </section>
             {has_refunds.then(|| view! { <RefundsSection block=refunds.clone() target=refund_target changed=changed/> })}
             {move || refund_target.get().map(|t| view! { <RefundModal target=t open=refund_target changed=changed/> })}
-            <section class="block">
-                <h2>"Переписка с клиентом"</h2>
-                <crate::chat::components::ChatBox source=crate::chat::components::ChatSource::Staff(order_id)/>
-            </section>
             <section class="block">
                 <h2>"Прикрепленные файлы"</h2>
                 <Attachments order_id=order_id files=card.attachments.clone() can_edit=card.can_edit changed=changed/>

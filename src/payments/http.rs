@@ -1,8 +1,9 @@
-//! A small HTTP/1 JSON client (hyper) for talking to the payment provider and for the
-//! sandbox's webhook deliveries.
+//! A small HTTP/1 client (hyper, rustls for `https://`) for talking to the payment
+//! provider, for the sandbox's webhook deliveries and for Web Push services.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -13,13 +14,18 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Default for HttpClient {
     fn default() -> Self {
+        let connector = HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .build();
         HttpClient {
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: Client::builder(TokioExecutor::new()).build(connector),
         }
     }
 }

@@ -52,6 +52,9 @@ pub struct Config {
     /// `SUZ_PAYER_COMMISSION_PERCENT`: what the payer pays on top of an invoice paid by
     /// card, in percent (default 0).
     pub payer_commission_percent: Decimal,
+    /// `SUZ_PUSH_ALLOW_HTTP=1`: accept plain-HTTP push endpoints (a local push service in
+    /// tests); otherwise only `https://` endpoints are taken.
+    pub push_allow_http: bool,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -122,6 +125,7 @@ impl Config {
                 .unwrap_or_else(|| format!("{public_url}/payments/webhook")),
             public_url,
             payer_commission_percent,
+            push_allow_http: flag("SUZ_PUSH_ALLOW_HTTP"),
         })
     }
 
@@ -143,6 +147,7 @@ impl Config {
             embedded_sandbox: true,
             sandbox_webhook_url: "http://127.0.0.1:0/payments/webhook".into(),
             payer_commission_percent: Decimal::ZERO,
+            push_allow_http: true,
         }
     }
 

@@ -469,3 +469,84 @@ async fn live_events_reach_those_who_see_the_order_and_nobody_else() {
         "nothing after a rollback"
     );
 }
+
+async fn upload_chat_photo(
+    app: &common::TestApp,
+    cookie: &str,
+    name: &str,
+    bytes: &[u8],
+) -> common::Reply {
+    let boundary = "----suz-chat-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let req = Request::post("/api/chat/photos")
+        .header(http::header::COOKIE, cookie)
+        .header(
+            http::header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    app.send(req).await
+}
+
+#[tokio::test]
+async fn chat_photos_are_served_only_to_those_who_read_the_chat() {
+    let app = common::spawn().await;
+    let (order, _, phone) = order_of(&app, "master@demo.ru").await;
+    let owner = app.resident_cookie(&phone).await;
+    let png = b"\x89PNG\r\n\x1a\nnot really an image, but named like one";
+    let refused = upload_chat_photo(&app, &owner, "script.html", b"<script>").await;
+    assert_ne!(refused.status, StatusCode::OK);
+    assert!(refused.body.contains("Приложите фото"), "{}", refused.body);
+    let uploaded = upload_chat_photo(&app, &owner, "кран.png", png).await;
+    assert_eq!(uploaded.status, StatusCode::OK, "{}", uploaded.body);
+    let photo = serde_json::from_str::<serde_json::Value>(&uploaded.body).unwrap()["upload_id"]
+        .as_i64()
+        .unwrap();
+    let url = format!("/api/chat/photos/{photo}");
+
+    // Before it is sent, only the uploader sees it.
+    let master = app.staff_cookie("master@demo.ru").await;
+    assert_eq!(app.get(&url, Some(&owner)).await.status, StatusCode::OK);
+    assert_ne!(app.get(&url, Some(&master)).await.status, StatusCode::OK);
+
+    let sent = app
+        .call_json(
+            "send_request_message",
+            &format!(r#"{{"order_id":{order},"body":"","key":"ph1","photos":[{photo}]}}"#),
+            &owner,
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    // Sent: staff who see the order get it; an assigned-only colleague and another
+    // resident do not; nobody signed out does.
+    let fetched = app.get_bytes(&url, &master).await;
+    assert_eq!(fetched, png.to_vec());
+    let cleaner = app.staff_cookie("cleaner@demo.ru").await;
+    assert_ne!(app.get(&url, Some(&cleaner)).await.status, StatusCode::OK);
+    let other_phone: String = sqlx::query_scalar(
+        "select phone from residents where phone <> ? order by resident_id limit 1",
+    )
+    .bind(&phone)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    let stranger = app.resident_cookie(&other_phone).await;
+    assert_ne!(app.get(&url, Some(&stranger)).await.status, StatusCode::OK);
+    assert_ne!(app.get(&url, None).await.status, StatusCode::OK);
+    // The same photo cannot be attached twice.
+    let again = app
+        .call_json(
+            "send_request_message",
+            &format!(r#"{{"order_id":{order},"body":"ещё","key":"ph2","photos":[{photo}]}}"#),
+            &owner,
+        )
+        .await;
+    assert_ne!(again.status, StatusCode::OK);
+    assert_eq!(messages_in(&app, order).await, 1);
+}

@@ -33,6 +33,35 @@ async fn count(app: &common::TestApp, sql: &str, bind: &str) -> i64 {
         .unwrap()
 }
 
+/// Subscribes a browser for the person signed in with `cookie` (its session made valid
+/// at the tests' fixed time).
+async fn subscribe(
+    app: &common::TestApp,
+    recipient: &str,
+    cookie: &str,
+    endpoint: &str,
+    p256dh: &str,
+    auth: &str,
+) {
+    let token = cookie.trim_start_matches("suz_session=");
+    let session_hash = suz::auth::service::sha256_hex(token);
+    sqlx::query("update sessions set expires_at = ? where token_hash = ?")
+        .bind(NOW + 86_400)
+        .bind(&session_hash)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let s = push::NewSubscription {
+        recipient,
+        session_hash: &session_hash,
+        endpoint,
+        p256dh,
+        auth,
+        allow_http: true,
+    };
+    push::subscribe(app.pool(), s, NOW).await.unwrap();
+}
+
 /// Processes everything already in the outbox (the demo seed's events included).
 async fn drain(app: &common::TestApp) {
     while deliver_outbox(app.pool(), "http://suz.test", NOW)
@@ -53,16 +82,16 @@ async fn each_event_reaches_each_recipient_on_each_channel_once() {
     settings.set(StaffEvent::ClientMessage, Channel::Email, true);
     settings.set(StaffEvent::ClientMessage, Channel::Push, true);
     set_role_settings(&app, "Исполнитель", &settings).await;
-    push::subscribe(
-        app.pool(),
+    let master_cookie = app.staff_cookie("master@demo.ru").await;
+    subscribe(
+        &app,
         &master_key,
+        &master_cookie,
         "http://127.0.0.1:9/push/a",
         &"B".repeat(87),
         &"A".repeat(22),
-        NOW,
     )
-    .await
-    .unwrap();
+    .await;
 
     chat::resident_send_order(app.pool(), resident, order, "Добрый день", "n1", &[], NOW)
         .await
@@ -339,8 +368,9 @@ async fn web_push_is_signed_encrypted_sent_once_and_gone_subscriptions_are_dropp
     drain(&app).await;
     let received = Received::default();
     let base = push_service(received.clone()).await;
-    let (order, resident, _) = order_of(&app, "master@demo.ru").await;
+    let (order, resident, phone) = order_of(&app, "master@demo.ru").await;
     let r_key = format!("r{resident}");
+    let cookie = app.resident_cookie(&phone).await;
     // The browser's side: its key pair and auth secret.
     let browser = p256::SecretKey::random(&mut rand::rngs::OsRng);
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -350,26 +380,24 @@ async fn web_push_is_signed_encrypted_sent_once_and_gone_subscriptions_are_dropp
     );
     let auth_secret = [7u8; 16];
     let auth = b64.encode(auth_secret);
-    push::subscribe(
-        app.pool(),
+    subscribe(
+        &app,
         &r_key,
+        &cookie,
         &format!("{base}/push/phone"),
         &public,
         &auth,
-        NOW,
     )
-    .await
-    .unwrap();
-    push::subscribe(
-        app.pool(),
+    .await;
+    subscribe(
+        &app,
         &r_key,
+        &cookie,
         &format!("{base}/push/gone"),
         &public,
         &auth,
-        NOW,
     )
-    .await
-    .unwrap();
+    .await;
 
     let master = app.staff_user("master@demo.ru").await;
     chat::staff_send_order(app.pool(), &master, order, "Мастер выехал", "p1", &[], NOW)
@@ -426,10 +454,21 @@ async fn web_push_is_signed_encrypted_sent_once_and_gone_subscriptions_are_dropp
         left, 1,
         "the subscription the push service called gone is removed"
     );
-    // Nonsense from a browser is refused.
-    assert!(
-        push::subscribe(app.pool(), &r_key, "ftp://x", &public, &auth, NOW)
+    // Nonsense from a browser is refused; plain HTTP only where configured.
+    assert!(push::check_subscription("ftp://x", &public, &auth, true).is_err());
+    assert!(push::check_subscription("http://push.example/x", &public, &auth, false).is_err());
+    assert!(push::check_subscription("https://push.example/x", &public, &auth, false).is_ok());
+
+    // Signing out ends the pushes to that browser.
+    app.call("sign_out", &[], Some(&cookie)).await;
+    chat::staff_send_order(app.pool(), &master, order, "Ещё одно", "p2", &[], NOW)
+        .await
+        .unwrap();
+    drain(&app).await;
+    let queued: i64 =
+        sqlx::query_scalar("select count(*) from push_messages where sent_at is null")
+            .fetch_one(app.pool())
             .await
-            .is_err()
-    );
+            .unwrap();
+    assert_eq!(queued, 0, "nothing is queued for a signed-out browser");
 }
