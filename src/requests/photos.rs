@@ -22,9 +22,8 @@ mod ssr {
     use crate::auth::model::Viewer;
     use crate::auth::session::CurrentViewer;
     use crate::error::AppError;
-    use crate::orders::files::{clean_file_name, content_type_for};
     use crate::server::state::AppState;
-    use crate::server::storage::{error_response, files_dir, save_field, serve};
+    use crate::server::storage::{error_response, files_dir, receive_photo, serve};
     use axum::extract::{Multipart, Path, State};
     use axum::response::{IntoResponse, Response};
     use axum::{Extension, Json};
@@ -69,40 +68,26 @@ mod ssr {
             ));
         }
         let dir = files_dir(&state.config.data_dir).await?;
-        while let Some(mut field) = multipart
-            .next_field()
-            .await
-            .map_err(|_| AppError::validation("Фото не загрузилось целиком. Попробуйте ещё раз"))?
-        {
-            let name = clean_file_name(field.file_name().unwrap_or(""));
-            if field.name() != Some("file") || name.is_empty() {
-                continue;
+        let photo = receive_photo(&mut multipart, &dir, MAX_PHOTO_BYTES).await?;
+        let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(
+            "insert into uploads (resident_id, file_name, content_type, size_bytes, stored_name, created_at) \
+             values (?, ?, ?, ?, ?, ?) returning upload_id",
+        )
+        .bind(resident.resident_id)
+        .bind(&photo.file_name)
+        .bind(photo.content_type)
+        .bind(photo.saved.size as i64)
+        .bind(&photo.saved.stored_name)
+        .bind(now)
+        .fetch_one(&state.pool)
+        .await;
+        match inserted {
+            Ok(id) => Ok((id, photo.file_name)),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&photo.saved.path).await;
+                Err(e.into())
             }
-            let content_type = content_type_for(&name)
-                .filter(|t| t.starts_with("image/"))
-                .ok_or_else(|| AppError::validation("Приложите фото: JPEG, PNG, WebP или HEIC"))?;
-            let saved = save_field(&mut field, &dir, &name, MAX_PHOTO_BYTES).await?;
-            let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(
-                "insert into uploads (resident_id, file_name, content_type, size_bytes, stored_name, created_at) \
-                 values (?, ?, ?, ?, ?, ?) returning upload_id",
-            )
-            .bind(resident.resident_id)
-            .bind(&name)
-            .bind(content_type)
-            .bind(saved.size as i64)
-            .bind(&saved.stored_name)
-            .bind(now)
-            .fetch_one(&state.pool)
-            .await;
-            return match inserted {
-                Ok(id) => Ok((id, name)),
-                Err(e) => {
-                    let _ = tokio::fs::remove_file(&saved.path).await;
-                    Err(e.into())
-                }
-            };
         }
-        Err(AppError::validation("Выберите фото"))
     }
 
     /// `GET /uploads/{id}`: to the resident who uploaded it, or to staff who may see its order.

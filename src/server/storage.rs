@@ -25,6 +25,43 @@ pub fn error_response(e: AppError) -> Response {
     (status, e.to_string()).into_response()
 }
 
+/// A photo received from a form's `file` field and written to disk.
+pub struct Photo {
+    pub saved: Saved,
+    pub file_name: String,
+    pub content_type: &'static str,
+}
+
+/// Takes the `file` field of a multipart upload as a photo (images only, at most `limit`
+/// bytes); anything else is refused with a Russian message and nothing is kept.
+pub async fn receive_photo(
+    multipart: &mut axum::extract::Multipart,
+    dir: &Path,
+    limit: usize,
+) -> Result<Photo, AppError> {
+    use crate::orders::files::{clean_file_name, content_type_for};
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|_| AppError::validation("Фото не загрузилось целиком. Попробуйте ещё раз"))?
+    {
+        let name = clean_file_name(field.file_name().unwrap_or(""));
+        if field.name() != Some("file") || name.is_empty() {
+            continue;
+        }
+        let content_type = content_type_for(&name)
+            .filter(|t| t.starts_with("image/"))
+            .ok_or_else(|| AppError::validation("Приложите фото: JPEG, PNG, WebP или HEIC"))?;
+        let saved = save_field(&mut field, dir, &name, limit).await?;
+        return Ok(Photo {
+            saved,
+            file_name: name,
+            content_type,
+        });
+    }
+    Err(AppError::validation("Выберите фото"))
+}
+
 /// A file written from an upload.
 pub struct Saved {
     pub stored_name: String,

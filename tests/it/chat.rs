@@ -24,6 +24,15 @@ pub async fn order_of(app: &common::TestApp, email: &str) -> (i64, i64, String) 
     .expect("an open order")
 }
 
+/// A resident other than the one with `phone`.
+async fn another_resident(app: &common::TestApp, phone: &str) -> String {
+    sqlx::query_scalar("select phone from residents where phone <> ? order by resident_id limit 1")
+        .bind(phone)
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
 async fn unread(app: &common::TestApp, order_id: i64) -> i64 {
     sqlx::query_scalar("select unread_client_messages from orders where order_id = ?")
         .bind(order_id)
@@ -146,13 +155,7 @@ async fn only_those_who_may_read_or_write_a_chat_do_so_over_http() {
     let app = common::spawn().await;
     let (order, _, phone) = order_of(&app, "master@demo.ru").await;
     let owner = app.resident_cookie(&phone).await;
-    let other_phone: String = sqlx::query_scalar(
-        "select phone from residents where phone <> ? order by resident_id limit 1",
-    )
-    .bind(&phone)
-    .fetch_one(app.pool())
-    .await
-    .unwrap();
+    let other_phone = another_resident(&app, &phone).await;
     let stranger = app.resident_cookie(&other_phone).await;
     let id = order.to_string();
 
@@ -408,13 +411,7 @@ async fn live_events_reach_those_who_see_the_order_and_nobody_else() {
     let app = common::spawn().await;
     let (order, _, phone) = order_of(&app, "master@demo.ru").await;
     let owner = app.resident_cookie(&phone).await;
-    let other_phone: String = sqlx::query_scalar(
-        "select phone from residents where phone <> ? order by resident_id limit 1",
-    )
-    .bind(&phone)
-    .fetch_one(app.pool())
-    .await
-    .unwrap();
+    let other_phone = another_resident(&app, &phone).await;
     let stranger = app.resident_cookie(&other_phone).await;
     let cleaner = app.staff_cookie("cleaner@demo.ru").await;
     let mut owner_stream = live_stream(&app, &owner).await;
@@ -529,13 +526,7 @@ async fn chat_photos_are_served_only_to_those_who_read_the_chat() {
     assert_eq!(fetched, png.to_vec());
     let cleaner = app.staff_cookie("cleaner@demo.ru").await;
     assert_ne!(app.get(&url, Some(&cleaner)).await.status, StatusCode::OK);
-    let other_phone: String = sqlx::query_scalar(
-        "select phone from residents where phone <> ? order by resident_id limit 1",
-    )
-    .bind(&phone)
-    .fetch_one(app.pool())
-    .await
-    .unwrap();
+    let other_phone = another_resident(&app, &phone).await;
     let stranger = app.resident_cookie(&other_phone).await;
     assert_ne!(app.get(&url, Some(&stranger)).await.status, StatusCode::OK);
     assert_ne!(app.get(&url, None).await.status, StatusCode::OK);
