@@ -188,12 +188,8 @@ pub async fn fetch_dialogue(dialogue_id: i64) -> Result<DialogueView, AppError> 
     let messages = service::messages(&mut conn, Conversation::Dialogue(dialogue_id), who).await?;
     drop(conn);
     if let Who::Staff(_) = who {
-        service::staff_read_dialogue(
-            &state.pool,
-            dialogue_id,
-            service::last_client_message(&messages),
-        )
-        .await?;
+        let last = service::last_client_message(&messages);
+        service::staff_read(&state.pool, Conversation::Dialogue(dialogue_id), last).await?;
     }
     let convert_refused = match &viewer {
         Viewer::Staff(s) if !s.permissions.allows(Action::EditOrders) => {

@@ -146,32 +146,25 @@ pub fn last_client_message(messages: &[ChatMessage]) -> i64 {
         .unwrap_or(0)
 }
 
-/// Staff read the order's chat up to `last`: the list column counts only newer client
-/// messages. Writes nothing when nothing was unread (no needless live events).
-pub async fn staff_read_order(pool: &SqlitePool, order_id: i64, last: i64) -> AppResult<()> {
-    sqlx::query(
-        "update orders set staff_read_message_id = ?1, unread_client_messages = \
-         (select count(*) from messages where order_id = ?2 and resident_id is not null and message_id > ?1) \
-         where order_id = ?2 and staff_read_message_id < ?1",
-    )
-    .bind(last)
-    .bind(order_id)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// Staff read a dialogue up to `last`.
-pub async fn staff_read_dialogue(pool: &SqlitePool, dialogue_id: i64, last: i64) -> AppResult<()> {
-    sqlx::query(
-        "update dialogues set staff_read_message_id = ?1, unread_for_staff = \
-         (select count(*) from messages where dialogue_id = ?2 and resident_id is not null and message_id > ?1) \
-         where dialogue_id = ?2 and staff_read_message_id < ?1",
-    )
-    .bind(last)
-    .bind(dialogue_id)
-    .execute(pool)
-    .await?;
+/// Staff read a conversation up to `last`: its counter (the order list's column, the
+/// dialogue list's) keeps only newer client messages. Writes nothing when nothing was
+/// unread (no needless live events).
+pub async fn staff_read(pool: &SqlitePool, conversation: Conversation, last: i64) -> AppResult<()> {
+    let (sql, id) = match conversation {
+        Conversation::Order(id) => (
+            "update orders set staff_read_message_id = ?1, unread_client_messages = \
+             (select count(*) from messages where order_id = ?2 and resident_id is not null and message_id > ?1) \
+             where order_id = ?2 and staff_read_message_id < ?1",
+            id,
+        ),
+        Conversation::Dialogue(id) => (
+            "update dialogues set staff_read_message_id = ?1, unread_for_staff = \
+             (select count(*) from messages where dialogue_id = ?2 and resident_id is not null and message_id > ?1) \
+             where dialogue_id = ?2 and staff_read_message_id < ?1",
+            id,
+        ),
+    };
+    sqlx::query(sql).bind(last).bind(id).execute(pool).await?;
     Ok(())
 }
 
@@ -610,6 +603,11 @@ pub async fn staff_order_messages(
     )
     .await?;
     drop(conn);
-    staff_read_order(pool, order_id, last_client_message(&list)).await?;
+    staff_read(
+        pool,
+        Conversation::Order(order_id),
+        last_client_message(&list),
+    )
+    .await?;
     Ok((list, order.is_draft))
 }
