@@ -314,7 +314,9 @@ mod ssr {
     }
 
     /// Writes every row the query matches to an .xlsx file, page by page (constant memory),
-    /// recording progress on the export's row when an id is given.
+    /// recording progress on the export's row when an id is given. Reading the next page
+    /// and writing the last one run at the same time (the writer on a blocking thread), so
+    /// a long export costs about the slower of the two, not their sum.
     pub async fn write_xlsx(
         pool: &SqlitePool,
         mut query: ListQuery,
@@ -328,6 +330,46 @@ mod ssr {
                 .map_err(AppError::internal)?;
         }
         query.limit = BATCH;
+        // Two pages in flight at most: memory stays constant.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<OrderRow>>(2);
+        let path = path.to_path_buf();
+        let writer = tokio::task::spawn_blocking(move || write_pages(rx, &path, offset));
+        let read = async {
+            let mut fetched = 0i64;
+            loop {
+                let (rows, next) = repo::list_orders(pool, &query).await?;
+                fetched += rows.len() as i64;
+                if tx.send(rows).await.is_err() {
+                    // The writer stopped: its error is reported below.
+                    break;
+                }
+                if let Some(id) = export_id {
+                    sqlx::query("update exports set done_rows = ? where export_id = ?")
+                        .bind(fetched)
+                        .bind(id)
+                        .execute(pool)
+                        .await?;
+                }
+                match next {
+                    Some(c) => query.after = Some(c),
+                    None => break,
+                }
+            }
+            Ok::<(), AppError>(())
+        }
+        .await;
+        drop(tx);
+        let written = writer.await.map_err(AppError::internal)?;
+        read?;
+        written
+    }
+
+    /// The writing half of [`write_xlsx`]: pages as they arrive, then the file.
+    fn write_pages(
+        mut pages: tokio::sync::mpsc::Receiver<Vec<OrderRow>>,
+        path: &std::path::Path,
+        offset: i32,
+    ) -> AppResult<()> {
         let mut workbook = Workbook::new();
         let money = Format::new().set_num_format("#,##0.00\\ \"₽\"");
         let date = Format::new().set_num_format("dd.mm.yyyy hh:mm");
@@ -355,30 +397,13 @@ mod ssr {
                 .map_err(AppError::internal)?;
         }
         let mut row = 1u32;
-        loop {
-            let (rows, next) = repo::list_orders(pool, &query).await?;
+        while let Some(rows) = pages.blocking_recv() {
             for o in &rows {
                 write_row(ws, row, o, offset, &money, &date).map_err(AppError::internal)?;
                 row += 1;
             }
-            if let Some(id) = export_id {
-                sqlx::query("update exports set done_rows = ? where export_id = ?")
-                    .bind(i64::from(row - 1))
-                    .bind(id)
-                    .execute(pool)
-                    .await?;
-            }
-            match next {
-                Some(c) => query.after = Some(c),
-                None => break,
-            }
         }
-        let path = path.to_path_buf();
-        tokio::task::spawn_blocking(move || workbook.save(&path))
-            .await
-            .map_err(AppError::internal)?
-            .map_err(AppError::internal)?;
-        Ok(())
+        workbook.save(path).map_err(AppError::internal)
     }
 
     /// `GET /staff/exports/{id}`: the finished file, only to the employee who asked for it.
