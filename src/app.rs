@@ -61,7 +61,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("orders/new") view=NewOrderPage/>
                     <Route path=path!("orders/drafts") view=DraftsPage/>
                     <Route path=path!("orders/:id") view=OrderCardPage/>
-                    <Route path=path!("finance") view=|| view! { <SectionPlaceholder title="Взаиморасчеты" action=Action::Finance/> }/>
+                    <Route path=path!("finance") view=crate::finance::components::FinancePage/>
+                    <Route path=path!("finance/terms") view=crate::finance::components::TermsPage/>
+                    <Route path=path!("finance/orders/:id") view=crate::finance::components::OrderSettlementPage/>
+                    <Route path=path!("finance/:entity/:period") view=crate::finance::components::SettlementPage/>
                     <Route path=path!("admin") view=|| view! { <SectionPlaceholder title="Администрирование" action=Action::Administer/> }/>
                     <Route path=path!("profile") view=StaffProfilePage/>
                     <Route path=path!("chats") view=crate::chat::components::StaffDialoguesPage/>

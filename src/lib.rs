@@ -8,6 +8,7 @@ pub mod auth;
 pub mod catalog;
 pub mod chat;
 pub mod error;
+pub mod finance;
 pub mod invoices;
 pub mod live;
 pub mod money;

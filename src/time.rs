@@ -13,6 +13,26 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// The time the server acts at: the system clock, shifted only by the month simulator
+/// (`suz simulate-month`), which replays a past month through the real services. Shared by
+/// the app and the embedded sandbox provider.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Default)]
+pub struct Clock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+#[cfg(feature = "ssr")]
+impl Clock {
+    pub fn now(&self) -> i64 {
+        now() + self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Makes `now()` read `at` from this moment on.
+    pub fn set(&self, at: i64) {
+        self.0
+            .store(at - now(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Calendar date and time of a timestamp at a UTC offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalDateTime {

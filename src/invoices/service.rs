@@ -258,6 +258,7 @@ pub async fn act(
             .bind(invoice_id)
             .execute(&mut *tx)
             .await?;
+            crate::finance::service::book_cash_payment(&mut tx, invoice_id, now).await?;
             touch_for_resident(&mut tx, order_id, now).await?;
             "Счёт отмечен как оплаченный"
         }
@@ -272,6 +273,9 @@ pub async fn act(
             .await?;
             if facts.status != InvoiceStatus::Draft {
                 touch_for_resident(&mut tx, order_id, now).await?;
+            }
+            if facts.status == InvoiceStatus::Paid {
+                crate::finance::service::book_cash_cancel(&mut tx, invoice_id, now).await?;
             }
             "Счёт отменён"
         }

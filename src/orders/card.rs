@@ -187,6 +187,10 @@ fn MainTab(
                     <dt>"Адрес помещения"</dt><dd>{card.address.clone()}</dd>
                     <dt>"Дата и время"</dt><dd>{card.visit_at.map(fmt_dt).unwrap_or_else(|| "не указаны".into())}</dd>
                     <dt>"Создан"</dt><dd>{fmt_dt(card.created_at)}</dd>
+                    <dt>"Затраты"</dt>
+                    <dd data-costs=card.costs.kopecks()>{card.costs.to_string()}
+                        {card.finance.then(|| view! { " "<a href=format!("/staff/finance/orders/{order_id}")>"Взаиморасчеты по заказу"</a> })}
+                    </dd>
                     {card.answers.iter().filter(|a| !a.value.is_empty()).map(|a| view! {
                         <dt>{a.label.clone()}</dt><dd>{a.value.clone()}</dd>
                     }).collect_view()}

@@ -96,6 +96,10 @@ pub struct OrderCard {
     pub rating: Option<u8>,
     pub rating_text: Option<String>,
     pub total: Money,
+    /// «Затраты»: partner commission + acquiring fees.
+    pub costs: Money,
+    /// The viewer may open «Взаиморасчеты» (the costs link).
+    pub finance: bool,
     pub facts: OrderFacts,
     /// The viewer may change this order.
     pub can_edit: bool,

@@ -114,6 +114,7 @@ struct CardRow {
     rating: Option<i64>,
     rating_comment: String,
     total_kopecks: i64,
+    costs_kopecks: i64,
     is_draft: bool,
 }
 
@@ -123,7 +124,7 @@ pub async fn card(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppRes
     let row: CardRow = sqlx::query_as(
         "select o.order_id, o.version, o.status, s.name as service_name, le.name as provider_name, \
          r.full_name as client_name, r.phone, p.address, o.visit_at, o.answers, o.created_at, o.updated_at, \
-         o.assignee_id, a.full_name as assignee_name, o.rating, o.rating_comment, o.total_kopecks, o.is_draft \
+         o.assignee_id, a.full_name as assignee_name, o.rating, o.rating_comment, o.total_kopecks, o.costs_kopecks, o.is_draft \
          from orders o join services s on s.service_id = o.service_id \
          join legal_entities le on le.legal_entity_id = s.legal_entity_id \
          join residents r on r.resident_id = o.resident_id join premises p on p.premises_id = o.premises_id \
@@ -153,6 +154,10 @@ pub async fn card(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppRes
         rating: row.rating.map(|r| r.clamp(1, 5) as u8),
         rating_text: Some(row.rating_comment),
         total: Money::from_kopecks(row.total_kopecks),
+        costs: Money::from_kopecks(row.costs_kopecks),
+        finance: staff
+            .permissions
+            .allows(crate::auth::permissions::Action::Finance),
         facts,
         can_edit: staff
             .permissions

@@ -109,11 +109,12 @@ pub trait PaymentGateway: Send + Sync {
     async fn payment(&self, id: &str) -> Result<ProviderPayment, GatewayError>;
     async fn refund(&self, request: CreateRefund) -> Result<ProviderRefund, GatewayError>;
     async fn refund_status(&self, id: &str) -> Result<ProviderRefund, GatewayError>;
-    /// Checks the signature and reads the event.
+    /// Checks the signature (as of `now`) and reads the event.
     fn verify_webhook(
         &self,
         headers: &HeaderMap,
         body: &[u8],
+        now: i64,
     ) -> Result<WebhookEvent, GatewayError>;
 }
 

@@ -71,6 +71,8 @@ pub struct Sandbox {
     /// Where webhooks go.
     pub webhook_url: String,
     pub http: HttpClient,
+    /// The provider's clock.
+    pub clock: crate::time::Clock,
 }
 
 type Shared = Arc<Sandbox>;
@@ -84,10 +86,6 @@ pub fn router(sandbox: Shared) -> Router {
         .route("/pay/{id}", get(page).post(pay))
         .route("/pay/{id}/confirm", post(confirm))
         .with_state(sandbox)
-}
-
-fn now() -> i64 {
-    crate::time::now()
 }
 
 fn authorized(sandbox: &Sandbox, headers: &HeaderMap) -> bool {
@@ -182,7 +180,7 @@ async fn api_create_payment(
 async fn create_payment(sb: &Sandbox, req: CreatePayment) -> Result<ProviderPayment, sqlx::Error> {
     // The same idempotency key returns the payment it created, even for calls that race.
     let id = new_id("pay");
-    let t = now();
+    let t = sb.clock.now();
     let inserted = sqlx::query(
         "insert into sandbox_payments (id, idempotency_key, amount_kopecks, description, return_url, status, \
          save_card, created_at, updated_at) values (?, ?, ?, ?, ?, 'pending', ?, ?, ?) \
@@ -460,7 +458,7 @@ async fn create_refund(
         return Ok(Err("amount exceeds the refundable rest"));
     }
     let id = new_id("rfd");
-    let t = now();
+    let t = sb.clock.now();
     sqlx::query(
         "insert into sandbox_refunds (id, payment_id, idempotency_key, amount_kopecks, status, due_at, created_at) \
          values (?, ?, ?, ?, 'pending', ?, ?)",
@@ -664,7 +662,7 @@ async fn pay(
     let Ok(Some(row)) = load(&sb.pool, &id).await else {
         return no_such_payment();
     };
-    let t = now();
+    let t = sb.clock.now();
     if row.expired(t) {
         let _ = finish(&sb, &id, Outcome::Declined(EXPIRED), t).await;
         return Redirect::to(&row.return_url).into_response();
@@ -748,8 +746,8 @@ async fn confirm(
     let Ok(Some(row)) = load(&sb.pool, &id).await else {
         return no_such_payment();
     };
-    if row.expired(now()) {
-        let _ = finish(&sb, &id, Outcome::Declined(EXPIRED), now()).await;
+    if row.expired(sb.clock.now()) {
+        let _ = finish(&sb, &id, Outcome::Declined(EXPIRED), sb.clock.now()).await;
         return Redirect::to(&row.return_url).into_response();
     }
     if row.status() != ProviderStatus::RequiresConfirmation {
@@ -758,7 +756,7 @@ async fn confirm(
     if form.code.trim() != cards::CONFIRMATION_CODE {
         return render_page(&row, Some("Неверный код")).into_response();
     }
-    if let Err(e) = finish(&sb, &id, Outcome::Paid, now()).await {
+    if let Err(e) = finish(&sb, &id, Outcome::Paid, sb.clock.now()).await {
         tracing::error!(error = %e, "sandbox: confirm");
     }
     Redirect::to(&row.return_url).into_response()

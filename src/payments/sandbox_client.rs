@@ -95,12 +95,13 @@ impl PaymentGateway for SandboxGateway {
         &self,
         headers: &HeaderMap,
         body: &[u8],
+        now: i64,
     ) -> Result<WebhookEvent, GatewayError> {
         let header = headers
             .get(signature::HEADER)
             .and_then(|v| v.to_str().ok())
             .ok_or(GatewayError::BadSignature)?;
-        if !signature::verify(&self.secret, header, body, crate::time::now()) {
+        if !signature::verify(&self.secret, header, body, now) {
             return Err(GatewayError::BadSignature);
         }
         serde_json::from_slice(body).map_err(|e| GatewayError::Refused(e.to_string()))

@@ -381,6 +381,9 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
             .bind(payment_id)
             .execute(&mut *tx)
             .await?;
+            // The money arrived whatever becomes of the invoice: it is booked.
+            crate::finance::service::book_card_payment(&mut tx, payment_id, p.amount, p.fee, now)
+                .await?;
             if let (true, Some(token), Some(mask)) = (save_card, &p.card_token, &p.card_mask) {
                 sqlx::query(
                     "insert into saved_cards (resident_id, provider, token, mask, created_at) values (?, ?, ?, ?, ?) \

@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 
 pub async fn intake(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let event = match state.payments.verify_webhook(&headers, &body) {
+    let now = state.clock.now();
+    let event = match state.payments.verify_webhook(&headers, &body, now) {
         Ok(e) => e,
         Err(GatewayError::BadSignature) => {
             tracing::warn!("webhook with a bad signature refused");
@@ -28,7 +29,6 @@ pub async fn intake(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Ok(None) => {}
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
-    let now = crate::time::now();
     if let Some(p) = &event.payment {
         if let Err(e) = service::apply(&state, p, now).await {
             tracing::error!(error = %e, "webhook: applying a payment event");

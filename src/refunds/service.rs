@@ -410,6 +410,7 @@ pub async fn apply(state: &AppState, r: &ProviderRefund, now: i64) -> AppResult<
             .bind(invoice_id)
             .execute(&mut *tx)
             .await?;
+            crate::finance::service::book_refund(&mut tx, refund_id, now).await?;
             let amount = Money::from_kopecks(amount);
             history(
                 &mut tx,

@@ -9,23 +9,7 @@ use std::time::Duration;
 
 /// One round of every background job at time `now`.
 pub async fn tick(state: &AppState, now: i64) {
-    if let Some(sandbox) = &state.sandbox {
-        if let Err(e) = crate::payments::sandbox::expire_due(sandbox, now).await {
-            tracing::warn!(error = %e, "sandbox expiry");
-        }
-        if let Err(e) = crate::payments::sandbox::complete_due_refunds(sandbox, now).await {
-            tracing::warn!(error = %e, "sandbox refunds");
-        }
-        if let Err(e) = crate::payments::sandbox::deliver_due(sandbox, now).await {
-            tracing::warn!(error = %e, "sandbox webhooks");
-        }
-    }
-    if let Err(e) = crate::payments::service::recover(state, now).await {
-        tracing::warn!(error = %e, "payment recovery");
-    }
-    if let Err(e) = crate::refunds::service::recover(state, now).await {
-        tracing::warn!(error = %e, "refund recovery");
-    }
+    payments_tick(state, now).await;
     if let Err(e) =
         crate::notifications::service::deliver_outbox(&state.pool, &state.config.public_url, now)
             .await
@@ -49,6 +33,28 @@ pub async fn tick(state: &AppState, now: i64) {
     }
     if let Err(e) = crate::mail::deliver_pending(state, now).await {
         tracing::warn!(error = %e, "mail");
+    }
+}
+
+/// The money part of [`tick`]: the embedded sandbox's expiries, refunds and webhooks, the
+/// payment and refund outboxes and polling.
+pub async fn payments_tick(state: &AppState, now: i64) {
+    if let Some(sandbox) = &state.sandbox {
+        if let Err(e) = crate::payments::sandbox::expire_due(sandbox, now).await {
+            tracing::warn!(error = %e, "sandbox expiry");
+        }
+        if let Err(e) = crate::payments::sandbox::complete_due_refunds(sandbox, now).await {
+            tracing::warn!(error = %e, "sandbox refunds");
+        }
+        if let Err(e) = crate::payments::sandbox::deliver_due(sandbox, now).await {
+            tracing::warn!(error = %e, "sandbox webhooks");
+        }
+    }
+    if let Err(e) = crate::payments::service::recover(state, now).await {
+        tracing::warn!(error = %e, "payment recovery");
+    }
+    if let Err(e) = crate::refunds::service::recover(state, now).await {
+        tracing::warn!(error = %e, "refund recovery");
     }
 }
 
@@ -83,6 +89,7 @@ pub async fn run_sandbox_provider() -> Result<(), String> {
         public_url: format!("{}/sandbox", config.public_url),
         webhook_url: config.sandbox_webhook_url.clone(),
         http: crate::payments::http::HttpClient::default(),
+        clock: crate::time::Clock::default(),
     });
     let worker = sandbox.clone();
     tokio::spawn(async move {

@@ -53,6 +53,16 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         crate::demo::seed(&pool)
             .await
             .map_err(|e| format!("demo data: {e}"))?;
+        crate::finance::service::seed_demo(&pool)
+            .await
+            .map_err(|e| format!("demo finance terms: {e}"))?;
+    }
+    crate::finance::service::set_zone(config.utc_offset_minutes);
+    let booked = crate::finance::service::backfill(&pool)
+        .await
+        .map_err(|e| format!("ledger backfill: {e}"))?;
+    if booked > 0 {
+        tracing::info!(booked, "money events booked in the ledger");
     }
     // Exports cut off by a restart are not coming back.
     sqlx::query("update exports set state = 'failed' where state = 'running'")
@@ -69,6 +79,7 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         secret: secret.clone(),
         http: http.clone(),
     });
+    let clock = crate::time::Clock::default();
     let sandbox = config.embedded_sandbox.then(|| {
         Arc::new(crate::payments::sandbox::Sandbox {
             pool: pool.clone(),
@@ -76,6 +87,7 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
             public_url: format!("{}/sandbox", config.public_url),
             webhook_url: config.sandbox_webhook_url.clone(),
             http,
+            clock: clock.clone(),
         })
     });
     Ok(AppState {
@@ -88,6 +100,7 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         live,
         vapid: Arc::new(vapid),
         push_http: crate::payments::http::HttpClient::default(),
+        clock,
     })
 }
 
@@ -133,6 +146,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/uploads/{id}", get(crate::requests::photos::download))
         .route("/staff/exports/{id}", get(crate::orders::export::download))
+        .route(
+            "/staff/finance/export",
+            get(crate::finance::export::download),
+        )
         .route("/payments/webhook", post(crate::payments::webhook::intake))
         .route("/api/live", get(crate::live::server::stream))
         .route(
@@ -292,9 +309,63 @@ pub async fn main_entry() -> Result<(), String> {
             Ok(())
         }
         Some("sandbox-provider") => jobs::run_sandbox_provider().await,
+        Some("simulate-month") => simulate_month(&args).await,
         Some(other) => Err(format!(
-            "unknown command {other}; use `suz`, `suz generate-orders N` or `suz sandbox-provider`"
+            "unknown command {other}; use `suz`, `suz generate-orders N`, `suz simulate-month N [SEED] [YYYY-MM]` \
+             or `suz sandbox-provider`"
         )),
+    }
+}
+
+/// `suz simulate-month N [SEED] [YYYY-MM]`: N orders of a month (the previous one by
+/// default) through the real services, on the configured database with the demo catalog,
+/// the app and its sandbox served on a free local port; then the books are checked.
+async fn simulate_month(args: &[String]) -> Result<(), String> {
+    use crate::finance::rules::Period;
+    let usage = "usage: suz simulate-month N [SEED] [YYYY-MM]";
+    let count: u64 = args
+        .get(2)
+        .and_then(|n| n.replace('_', "").parse().ok())
+        .ok_or(usage)?;
+    let seed: u64 = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1);
+    let mut config = Config::from_env()?;
+    config.demo = true;
+    config.embedded_sandbox = true;
+    let period = match args.get(4) {
+        Some(p) => Period::parse(p).ok_or(usage)?,
+        None => Period::of(crate::time::now(), config.utc_offset_minutes).prev(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let state = build_state(config.with_address(addr)).await?;
+    let app = router(state.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    let outcome = crate::finance::simulate::run(&state, period, count, seed)
+        .await
+        .map_err(|e| format!("simulation: {e:?}"))?;
+    let checked = crate::finance::simulate::check(&state)
+        .await
+        .map_err(|e| format!("check: {e:?}"))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({ "month": period.to_string(), "outcome": outcome, "books": checked }))
+            .unwrap_or_default()
+    );
+    if checked.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} differences in the books",
+            checked.problems.len()
+        ))
     }
 }
 

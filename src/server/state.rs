@@ -22,6 +22,8 @@ pub struct AppState {
     pub vapid: Arc<crate::notifications::webpush::VapidKeys>,
     /// The client that posts to push services.
     pub push_http: crate::payments::http::HttpClient,
+    /// The time webhooks are handled at (the system clock outside the month simulator).
+    pub clock: crate::time::Clock,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -6,6 +6,7 @@ mod common;
 mod auth_db;
 mod chat;
 mod drafts_db;
+mod finance;
 mod http_auth;
 mod http_orders;
 mod notifications;

@@ -806,6 +806,7 @@ async fn the_sandbox_also_runs_as_its_own_service_with_its_own_database() {
         public_url: provider.clone(),
         webhook_url: format!("{}/payments/webhook", app.state.config.public_url),
         http: Default::default(),
+        clock: Default::default(),
     });
     let router = axum::Router::new()
         .nest_service("/sandbox", suz::payments::sandbox::router(sandbox.clone()));
