@@ -199,7 +199,7 @@ fn Settlement(r: PeriodReport, close: ServerAction<CloseSettlement>) -> impl Int
                 }}
             </p>
             <div class="actions">
-                <a class="button" href=export_url(entity, &r.period) download>"Выгрузить в Excel"</a>
+                <a class="secondary button" href=export_url(entity, &r.period) download>"Выгрузить в Excel"</a>
                 {match (r.closed_at, r.closed_by.clone()) {
                     (Some(at), by) => view! {
                         <span class="status done" data-closed="true">{format!("Период закрыт {} — {}", fmt_dt(at), by.unwrap_or_default())}</span>
