@@ -7,4 +7,10 @@ scripts/tools.sh
 scripts/build-site.sh release
 export SUZ_DEMO=${SUZ_DEMO:-1}
 export LEPTOS_SITE_ROOT=target/site
+# A fresh demo database gets last month's money: 60 orders paid, refunded and settled
+# through the real services (see «Финансы» → «Взаиморасчеты»).
+DATA=${SUZ_DATA_DIR:-data}
+if [ "$SUZ_DEMO" = 1 ] && [ -z "${SUZ_DATABASE_URL:-}" ] && [ ! -f "$DATA/suz.db" ]; then
+  target/release/suz simulate-month 60 1 > /dev/null
+fi
 exec target/release/suz
