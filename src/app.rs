@@ -1,7 +1,6 @@
 //! The application shell and routes: staff CRM under `/staff`, the resident app at `/`.
 
 use crate::auth::components::{ResidentSignInPage, StaffSignInPage};
-use crate::auth::permissions::Action;
 use crate::catalog::components::{CatalogPage, CategoryPage, ServicePage};
 use crate::orders::card::OrderCardPage;
 use crate::orders::components::{OrdersAllPage, OrdersMinePage};
@@ -9,7 +8,7 @@ use crate::orders::new_order::{DraftsPage, NewOrderPage};
 use crate::requests::components::{RequestPage, RequestsPage};
 use crate::residents::components::ResidentProfilePage;
 use crate::ui::resident_shell::ResidentShell;
-use crate::ui::staff_shell::{use_staff, SectionPlaceholder, StaffProfilePage, StaffShell};
+use crate::ui::staff_shell::{use_staff, StaffProfilePage, StaffShell};
 use crate::ui::NotFound;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -65,7 +64,15 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("finance/terms") view=crate::finance::components::TermsPage/>
                     <Route path=path!("finance/orders/:id") view=crate::finance::components::OrderSettlementPage/>
                     <Route path=path!("finance/:entity/:period") view=crate::finance::components::SettlementPage/>
-                    <Route path=path!("admin") view=|| view! { <SectionPlaceholder title="Администрирование" action=Action::Administer/> }/>
+                    <Route path=path!("admin") view=crate::admin::components::AdminHomePage/>
+                    <Route path=path!("admin/roles") view=crate::admin::components::RolesPage/>
+                    <Route path=path!("admin/staff") view=crate::admin::components::StaffPage/>
+                    <Route path=path!("admin/entities") view=crate::admin::components::EntitiesPage/>
+                    <Route path=path!("admin/entities/:id") view=crate::admin::components::PriceListPage/>
+                    <Route path=path!("admin/catalog") view=crate::admin::components::CatalogAdminPage/>
+                    <Route path=path!("admin/services/:id") view=crate::admin::components::ServiceEditPage/>
+                    <Route path=path!("admin/residents") view=crate::admin::components::ResidentsAdminPage/>
+                    <Route path=path!("admin/audit") view=crate::admin::components::AuditPage/>
                     <Route path=path!("profile") view=StaffProfilePage/>
                     <Route path=path!("chats") view=crate::chat::components::StaffDialoguesPage/>
                     <Route path=path!("chats/:id") view=crate::chat::components::StaffDialoguePage/>

@@ -93,6 +93,7 @@ pub fn audience(path: &str) -> Audience {
         || path.starts_with("/sandbox/")
         || path == "/payments/webhook"
         || path.starts_with("/files/")
+        || path.starts_with("/covers/")
         || path == "/healthz"
     {
         Audience::Open

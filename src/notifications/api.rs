@@ -131,14 +131,13 @@ pub async fn save_role_notifications(
     role_id: i64,
     settings: NotificationSettings,
 ) -> Result<(), AppError> {
-    require_staff(Action::Administer)?;
-    let done = sqlx::query("update roles set notification_settings = ? where role_id = ?")
-        .bind(settings.to_json())
-        .bind(role_id)
-        .execute(&app_state()?.pool)
-        .await?;
-    if done.rows_affected() != 1 {
-        return Err(AppError::NotFound);
-    }
-    Ok(())
+    let me = require_staff(Action::Administer)?;
+    crate::admin::service::audit_notifications(
+        &app_state()?.pool,
+        &me,
+        role_id,
+        settings.to_json(),
+        now(),
+    )
+    .await
 }

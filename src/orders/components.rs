@@ -120,7 +120,8 @@ fn OrderLine(o: OrderRow) -> impl IntoView {
     view! {
         <tr data-order=o.order_id class:flash=flash>
             <td><A href=href.clone()>{o.order_id}</A></td>
-            <td><span class=o.status.css()>{o.status.label()}</span></td>
+            <td><span class=o.status.css()>{o.status.label()}</span>
+                {o.overdue.then(|| view! { <span class="overdue" title="Просрочен срок по услуге">"Просрочен"</span> })}</td>
             <td><A href=href>{o.service_name}</A></td>
             <td>{o.client_name}</td>
             <td>{o.address}</td>

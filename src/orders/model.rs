@@ -39,6 +39,8 @@ impl RefundMark {
 pub struct OrderRow {
     pub order_id: i64,
     pub status: OrderStatus,
+    /// Past the service's SLA (to take into work, or to finish).
+    pub overdue: bool,
     pub service_name: String,
     pub client_name: String,
     pub address: String,

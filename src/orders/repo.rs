@@ -161,7 +161,8 @@ fn push_from_where(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
 
 const LIST_COLUMNS: &str = "o.order_id, o.status, s.name as service_name, r.full_name as client_name, \
     p.address, a.full_name as assignee_name, o.created_at, o.updated_at, o.total_kopecks, o.all_paid, \
-    o.costs_kopecks, o.refund_kopecks, o.refund_state, o.rating, o.unread_client_messages";
+    o.costs_kopecks, o.refund_kopecks, o.refund_state, o.rating, o.unread_client_messages, \
+    s.sla_take_hours, s.sla_done_hours";
 
 /// One page of the list, plus where the next one starts (if there is one).
 pub async fn list_orders(
@@ -188,13 +189,22 @@ pub async fn list_orders(
 }
 
 fn order_row(r: &SqliteRow) -> AppResult<OrderRow> {
+    let st = status(r.get("status"))?;
+    let created_at: i64 = r.get("created_at");
     Ok(OrderRow {
         order_id: r.get("order_id"),
-        status: status(r.get("status"))?,
+        status: st,
+        overdue: crate::admin::rules::overdue(
+            st,
+            created_at,
+            r.get("sla_take_hours"),
+            r.get("sla_done_hours"),
+            crate::time::now(),
+        ),
         service_name: r.get("service_name"),
         client_name: r.get("client_name"),
         address: r.get("address"),
-        created_at: r.get("created_at"),
+        created_at,
         updated_at: r.get("updated_at"),
         total: Money::from_kopecks(r.get("total_kopecks")),
         all_paid: r.get("all_paid"),

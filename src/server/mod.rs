@@ -150,6 +150,29 @@ pub fn router(state: AppState) -> Router {
             "/staff/finance/export",
             get(crate::finance::export::download),
         )
+        .route(
+            "/staff/admin/entities/{id}/prices/import",
+            post(crate::admin::files::import_prices).layer(DefaultBodyLimit::max(
+                crate::admin::files::MAX_IMPORT_BYTES + 64 * 1024,
+            )),
+        )
+        .route(
+            "/staff/admin/entities/{id}/prices/export",
+            get(crate::admin::files::export_prices),
+        )
+        .route(
+            "/staff/admin/residents/import",
+            post(crate::admin::files::import_residents).layer(DefaultBodyLimit::max(
+                crate::admin::files::MAX_IMPORT_BYTES + 64 * 1024,
+            )),
+        )
+        .route(
+            "/staff/admin/services/{id}/cover",
+            post(crate::admin::files::upload_cover).layer(DefaultBodyLimit::max(
+                crate::admin::files::MAX_COVER_BYTES + 64 * 1024,
+            )),
+        )
+        .route("/covers/{id}", get(crate::admin::files::cover))
         .route("/payments/webhook", post(crate::payments::webhook::intake))
         .route("/api/live", get(crate::live::server::stream))
         .route(

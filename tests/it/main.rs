@@ -3,6 +3,7 @@
 
 mod common;
 
+mod admin;
 mod auth_db;
 mod chat;
 mod drafts_db;

@@ -1,0 +1,1038 @@
+//! Pages of «Администрирование».
+
+use super::api::*;
+use super::rules::{self, ServiceForm, KINDS};
+use crate::auth::permissions::OrdersScope;
+use crate::catalog::form::{FieldKind, FormField};
+use crate::error::AppError;
+use crate::time::{format_datetime, DEFAULT_UTC_OFFSET_MINUTES};
+use crate::ui::{LoadError, Loading};
+use leptos::prelude::*;
+use leptos_router::components::{Form, A};
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+fn fmt_dt(ts: i64) -> String {
+    format_datetime(ts, DEFAULT_UTC_OFFSET_MINUTES)
+}
+
+/// The message of one field of a refused form.
+fn field_error(err: Option<AppError>, key: &str) -> Option<String> {
+    match err {
+        Some(AppError::Fields(f)) => {
+            let msgs: Vec<String> = f
+                .into_iter()
+                .filter(|(k, _)| k == key || k.starts_with(&format!("{key}.")))
+                .map(|(_, m)| m)
+                .collect();
+            (!msgs.is_empty()).then(|| msgs.join("; "))
+        }
+        _ => None,
+    }
+}
+
+/// An error that is not about one field.
+fn general_error(err: Option<AppError>) -> Option<String> {
+    match err {
+        Some(AppError::Fields(_)) | None => None,
+        Some(e) => Some(e.to_string()),
+    }
+}
+
+fn errors_view<T, S>(value: S, key: &'static str) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    S: Get<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
+{
+    move || {
+        field_error(value.get().and_then(|v| v.err()), key)
+            .map(|m| view! { <p class="error" role="alert">{m}</p> })
+    }
+}
+
+fn general_view<T, S>(value: S) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    S: Get<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
+{
+    move || {
+        general_error(value.get().and_then(|v| v.err()))
+            .map(|m| view! { <p class="error" role="alert">{m}</p> })
+    }
+}
+
+fn saved_view<T, S>(value: S) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    S: Get<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
+{
+    move || {
+        matches!(value.get(), Some(Ok(_)))
+            .then(|| view! { <span class="muted small" role="status">" Сохранено"</span> })
+    }
+}
+
+fn admin_nav() -> impl IntoView {
+    view! {
+        <nav class="subnav">
+            <A href="/staff/admin/roles">"Роли"</A>
+            <A href="/staff/admin/staff">"Сотрудники"</A>
+            <A href="/staff/admin/entities">"Юрлица и прайс-листы"</A>
+            <A href="/staff/admin/catalog">"Каталог"</A>
+            <A href="/staff/admin/residents">"Жители"</A>
+            <A href="/staff/admin/notifications">"Уведомления ролей"</A>
+            <A href="/staff/admin/audit">"Журнал изменений"</A>
+        </nav>
+    }
+}
+
+#[component]
+pub fn AdminHomePage() -> impl IntoView {
+    view! {
+        <header class="page-header"><h1>"Администрирование"</h1></header>
+        {admin_nav()}
+        <ul class="admin-home">
+            <li><A href="/staff/admin/roles">"Роли"</A>" — разделы и действия, доступные сотрудникам"</li>
+            <li><A href="/staff/admin/staff">"Сотрудники"</A>" — приглашение, роль, юрлицо, пароль, отключение"</li>
+            <li><A href="/staff/admin/entities">"Юрлица и прайс-листы"</A>" — реквизиты, позиции, импорт и выгрузка Excel"</li>
+            <li><A href="/staff/admin/catalog">"Каталог"</A>" — категории, услуги и формы заказа"</li>
+            <li><A href="/staff/admin/residents">"Жители"</A>" — жители, помещения, импорт, блокировка"</li>
+            <li><A href="/staff/admin/audit">"Журнал изменений"</A>" — кто, когда и что изменил"</li>
+        </ul>
+    }
+}
+
+// ---------------------------------------------------------------- roles
+
+#[component]
+pub fn RolesPage() -> impl IntoView {
+    let changed = RwSignal::new(0u32);
+    let roles = Resource::new(move || changed.get(), |_| fetch_admin_roles());
+    view! {
+        <header class="page-header"><h1>"Роли"</h1></header>
+        {admin_nav()}
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match roles.await {
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(list) => view! {
+                        <RoleEditor role=None changed=changed/>
+                        {list.into_iter().map(|r| view! { <RoleEditor role=Some(r) changed=changed/> }).collect_view()}
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn RoleEditor(role: Option<AdminRole>, changed: RwSignal<u32>) -> impl IntoView {
+    let role_id = role.as_ref().map(|r| r.role_id);
+    let staff_count = role.as_ref().map(|r| r.staff_count).unwrap_or(0);
+    let input = role.map(|r| r.input).unwrap_or(RoleInput {
+        name: String::new(),
+        orders: OrdersScope::None,
+        orders_edit: false,
+        clients_chat: false,
+        finance: false,
+        admin: false,
+    });
+    let title = if role_id.is_some() {
+        input.name.clone()
+    } else {
+        "Новая роль".to_owned()
+    };
+    let state = RwSignal::new(input);
+    let save = Action::new(move |_: &()| {
+        let role = state.get_untracked();
+        async move { admin_save_role(role_id, role).await }
+    });
+    let delete =
+        Action::new(move |_: &()| async move { admin_delete_role(role_id.unwrap_or(0)).await });
+    let save_value = save.value();
+    let delete_value = delete.value();
+    Effect::new(move |_| {
+        if matches!(save_value.get(), Some(Ok(_))) && role_id.is_none() {
+            changed.update(|n| *n += 1);
+        }
+        if matches!(delete_value.get(), Some(Ok(()))) {
+            changed.update(|n| *n += 1);
+        }
+    });
+    let check = move |label: &'static str,
+                      get: fn(&RoleInput) -> bool,
+                      set: fn(&mut RoleInput, bool)| {
+        view! {
+            <label class="check">
+                <input type="checkbox" prop:checked=move || state.with(get)
+                    on:change=move |ev| { let on = event_target_checked(&ev); state.update(|r| set(r, on)); }/>
+                {label}
+            </label>
+        }
+    };
+    view! {
+        <section class="block role" data-role=title.clone()>
+            <h2>{title.clone()}{(role_id.is_some()).then(|| view! { <span class="muted small">{format!(" · сотрудников: {staff_count}")}</span> })}</h2>
+            <label>"Название"
+                <input aria-label="Название роли" prop:value=move || state.with(|r| r.name.clone())
+                    on:input=move |ev| { let v = event_target_value(&ev); state.update(|r| r.name = v); }/>
+            </label>
+            {errors_view(save_value, "name")}
+            <fieldset>
+                <legend>"Доступные разделы системы"</legend>
+                <label>"Заказы "
+                    <select aria-label="Раздел «Заказы»"
+                        on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            state.update(|r| r.orders = OrdersScope::from_db(&v));
+                        }>
+                        {[(OrdersScope::None, "Нет доступа"), (OrdersScope::Assigned, "Назначенные мне"), (OrdersScope::All, "Все")]
+                            .map(|(s, l)| view! { <option value=s.as_db() selected=move || state.with(|r| r.orders == s)>{l}</option> })
+                            .collect_view()}
+                    </select>
+                </label>
+                {check("Финансы", |r| r.finance, |r, v| r.finance = v)}
+                {check("Администрирование", |r| r.admin, |r, v| r.admin = v)}
+            </fieldset>
+            <fieldset>
+                <legend>"Доступные действия"</legend>
+                {check("Заказы: редактирование", |r| r.orders_edit, |r, v| r.orders_edit = v)}
+                {check("Чат с клиентами", |r| r.clients_chat, |r, v| r.clients_chat = v)}
+            </fieldset>
+            <div class="actions">
+                <button type="button" class="primary" disabled=move || save.pending().get() on:click=move |_| { save.dispatch(()); }>
+                    {if role_id.is_some() { "Сохранить" } else { "Создать роль" }}
+                </button>
+                {role_id.map(|_| view! {
+                    <button type="button" class="secondary" disabled=move || staff_count > 0 || delete.pending().get()
+                        title=if staff_count > 0 { "Роль назначена сотрудникам" } else { "" }
+                        on:click=move |_| { delete.dispatch(()); }>"Удалить"</button>
+                })}
+                {saved_view(save_value)}
+            </div>
+            {general_view(save_value)}
+            {general_view(delete_value)}
+        </section>
+    }
+}
+
+// ---------------------------------------------------------------- staff
+
+#[component]
+pub fn StaffPage() -> impl IntoView {
+    let save = ServerAction::<AdminSaveStaff>::new();
+    let password = ServerAction::<AdminStaffPassword>::new();
+    let active = ServerAction::<AdminStaffActive>::new();
+    let data = Resource::new(
+        move || (save.version().get(), active.version().get()),
+        |_| fetch_admin_staff(),
+    );
+    view! {
+        <header class="page-header"><h1>"Сотрудники"</h1></header>
+        {admin_nav()}
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(d) => view! { <StaffView d=d save=save password=password active=active/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn StaffView(
+    d: StaffAdmin,
+    save: ServerAction<AdminSaveStaff>,
+    password: ServerAction<AdminStaffPassword>,
+    active: ServerAction<AdminStaffActive>,
+) -> impl IntoView {
+    let roles = d.roles.clone();
+    let entities = d.entities.clone();
+    let editing = RwSignal::new(None::<i64>);
+    let sv = save.value();
+    view! {
+        <section class="block">
+            <h2>"Новый сотрудник"</h2>
+            <ActionForm action=save attr:class="stack-form" attr:data-form="new-staff">
+                <label>"E-mail"<input name="email" type="email" autocomplete="off"/></label>
+                {errors_view(sv, "email")}
+                <label>"ФИО"<input name="full_name"/></label>
+                {errors_view(sv, "full_name")}
+                <label>"Роль"<select name="role_id">{d.roles.clone().into_iter().map(|(id, n)| view! { <option value=id>{n}</option> }).collect_view()}</select></label>
+                <label>"Юридическое лицо"<select name="legal_entity_id">{d.entities.clone().into_iter().map(|(id, n)| view! { <option value=id>{n}</option> }).collect_view()}</select></label>
+                <label>"Пароль для первого входа"<input name="password" type="text" autocomplete="off"/></label>
+                {errors_view(sv, "password")}
+                <button type="submit" class="primary" disabled=move || save.pending().get()>"Добавить сотрудника"</button>
+                {general_view(sv)}
+            </ActionForm>
+        </section>
+        <section class="block">
+            <table class="list">
+                <thead><tr><th>"ФИО"</th><th>"E-mail"</th><th>"Роль"</th><th>"Юрлицо"</th><th>"Статус"</th><th></th></tr></thead>
+                <tbody>
+                    {d.staff.into_iter().map(|s| {
+                        let id = s.staff_id;
+                        let roles = roles.clone();
+                        let entities = entities.clone();
+                        let s2 = s.clone();
+                        view! {
+                            <tr data-staff=s.email.clone() class=if s.active { "" } else { "inactive" }>
+                                <td>{s.full_name.clone()}</td>
+                                <td>{s.email.clone()}</td>
+                                <td>{s.role_name.clone()}</td>
+                                <td>{s.entity_name.clone()}</td>
+                                <td>{if s.active { "работает" } else { "отключён" }}</td>
+                                <td>
+                                    <button type="button" class="link-button" on:click=move |_| editing.set(if editing.get_untracked() == Some(id) { None } else { Some(id) })>"Изменить"</button>
+                                    <ActionForm action=active attr:class="inline">
+                                        <input type="hidden" name="staff_id" value=id/>
+                                        <input type="hidden" name="active" value=if s.active { "false" } else { "true" }/>
+                                        <button type="submit" class="link-button">{if s.active { "Отключить" } else { "Включить" }}</button>
+                                    </ActionForm>
+                                </td>
+                            </tr>
+                            {move || (editing.get() == Some(id)).then(|| {
+                                let s2 = s2.clone();
+                                let roles = roles.clone();
+                                let entities = entities.clone();
+                                view! {
+                                <tr class="edit-row"><td colspan="6">
+                                    <ActionForm action=save attr:class="stack-form">
+                                        <input type="hidden" name="staff_id" value=id/>
+                                        <label>"E-mail"<input name="email" value=s2.email.clone()/></label>
+                                        <label>"ФИО"<input name="full_name" value=s2.full_name.clone()/></label>
+                                        <label>"Роль"<select name="role_id">{roles.iter().map(|(rid, n)| view! { <option value=*rid selected=*rid == s2.role_id>{n.clone()}</option> }).collect_view()}</select></label>
+                                        <label>"Юридическое лицо"<select name="legal_entity_id">{entities.iter().map(|(eid, n)| view! { <option value=*eid selected=*eid == s2.legal_entity_id>{n.clone()}</option> }).collect_view()}</select></label>
+                                        <button type="submit" class="primary">"Сохранить"</button>
+                                    </ActionForm>
+                                    <ActionForm action=password attr:class="stack-form">
+                                        <input type="hidden" name="staff_id" value=id/>
+                                        <label>"Новый пароль"<input name="password" type="text" autocomplete="off"/></label>
+                                        <button type="submit" class="secondary">"Сменить пароль"</button>
+                                        {errors_view(password.value(), "password")}
+                                        {saved_view(password.value())}
+                                    </ActionForm>
+                                </td></tr>
+                                }
+                            })}
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {general_view(active.value())}
+        </section>
+    }
+}
+
+// ---------------------------------------------------------------- legal entities and price lists
+
+#[component]
+pub fn EntitiesPage() -> impl IntoView {
+    let save = ServerAction::<AdminSaveEntity>::new();
+    let list = Resource::new(move || save.version().get(), |_| fetch_admin_entities());
+    let sv = save.value();
+    view! {
+        <header class="page-header"><h1>"Юрлица и прайс-листы"</h1></header>
+        {admin_nav()}
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(list) => view! {
+                        <table class="list">
+                            <thead><tr><th>"Юридическое лицо"</th><th>"Тип"</th><th>"ИНН"</th><th class="num">"Позиций"</th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|e| view! {
+                                    <tr>
+                                        <td><A href=format!("/staff/admin/entities/{}", e.legal_entity_id)>{e.name.clone()}</A></td>
+                                        <td>{if e.partner { "партнёр" } else { "управляющая компания" }}</td>
+                                        <td>{e.inn.clone()}</td>
+                                        <td class="num">{e.items}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+        <section class="block">
+            <h2>"Новое юрлицо"</h2>
+            <ActionForm action=save attr:class="stack-form">
+                <label>"Название"<input name="name"/></label>
+                {errors_view(sv, "name")}
+                <label>"Тип"<select name="kind"><option value="partner">"партнёр"</option><option value="management">"управляющая компания"</option></select></label>
+                <label>"ИНН"<input name="inn" inputmode="numeric"/></label>
+                {errors_view(sv, "inn")}
+                <label>"Реквизиты"<textarea name="details" rows="3"></textarea></label>
+                <button type="submit" class="primary">"Добавить"</button>
+                {general_view(sv)}
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn ImportReportView(import_id: String) -> impl IntoView {
+    let report = Resource::new(move || import_id.clone(), fetch_admin_import_report);
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                report.await.ok().map(|r| view! {
+                    <div class="import-report" role="status">
+                        <p>{format!("Импорт: добавлено {}, изменено {}, без изменений {}{}; отклонено строк: {}",
+                            r.created, r.updated, r.unchanged,
+                            if r.kind == "residents" { format!(", новых помещений {}, привязок {}", r.premises_created, r.links_added) } else { String::new() },
+                            r.rejected.len())}</p>
+                        {(!r.rejected.is_empty()).then(|| view! {
+                            <ul class="differences">
+                                {r.rejected.iter().map(|(row, why)| view! { <li>{format!("Строка {row}: {why}")}</li> }).collect_view()}
+                            </ul>
+                        })}
+                    </div>
+                })
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn PriceListPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let entity =
+        move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+    let save_item = ServerAction::<AdminSavePriceItem>::new();
+    let save_entity = ServerAction::<AdminSaveEntity>::new();
+    let list = Resource::new(
+        move || {
+            (
+                entity(),
+                save_item.version().get(),
+                query.with(|q| q.get("import")),
+            )
+        },
+        |(id, _, _)| fetch_admin_price_list(id),
+    );
+    let entities = Resource::new(
+        move || save_entity.version().get(),
+        |_| fetch_admin_entities(),
+    );
+    let iv = save_item.value();
+    view! {
+        <Suspense fallback=Loading>
+            {move || { let id = entity(); Suspend::new(async move {
+                let details = entities.await.ok().and_then(|l| l.into_iter().find(|e| e.legal_entity_id == id));
+                match list.await {
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(p) => view! {
+                        <header class="page-header">
+                            <div class="crumbs"><A href="/staff/admin/entities">"Юрлица и прайс-листы"</A>" / "{p.name.clone()}</div>
+                            <h1>{p.name.clone()}</h1>
+                        </header>
+                        {details.map(|e| view! {
+                            <section class="block">
+                                <h2>"Реквизиты"</h2>
+                                <ActionForm action=save_entity attr:class="stack-form">
+                                    <input type="hidden" name="legal_entity_id" value=e.legal_entity_id/>
+                                    <label>"Название"<input name="name" value=e.name.clone()/></label>
+                                    {errors_view(save_entity.value(), "name")}
+                                    <label>"Тип"<select name="kind">
+                                        <option value="partner" selected=e.partner>"партнёр"</option>
+                                        <option value="management" selected=!e.partner>"управляющая компания"</option>
+                                    </select></label>
+                                    <label>"ИНН"<input name="inn" value=e.inn.clone()/></label>
+                                    {errors_view(save_entity.value(), "inn")}
+                                    <label>"Реквизиты"<textarea name="details" rows="3" prop:value=e.details.clone()></textarea></label>
+                                    <button type="submit" class="primary">"Сохранить реквизиты"</button>
+                                    {saved_view(save_entity.value())}
+                                </ActionForm>
+                            </section>
+                        })}
+                        <section class="block">
+                            <h2>"Прайс-лист"</h2>
+                            <p class="muted small">"Изменение цены не меняет уже выставленные счета: строки счёта хранят свою цену."</p>
+                            <table class="list price-list">
+                                <thead><tr><th>"Наименование"</th><th>"Ед. изм."</th><th>"Цена"</th><th>"Активна"</th><th></th></tr></thead>
+                                <tbody>
+                                    {p.items.clone().into_iter().map(|i| {
+                                        let form_id = format!("item-{}", i.price_item_id);
+                                        view! {
+                                            <tr data-item=i.name.clone()>
+                                                <td><input form=form_id.clone() name="name" aria-label="Наименование" value=i.name.clone()/></td>
+                                                <td><input form=form_id.clone() name="unit" aria-label="Ед. изм." value=i.unit.clone() size="6"/></td>
+                                                <td><input form=form_id.clone() name="price" aria-label="Цена" value=i.price.format_number() size="10"/></td>
+                                                <td><input form=form_id.clone() type="checkbox" name="active" aria-label="Активна" checked=i.active/></td>
+                                                <td>
+                                                    <ActionForm action=save_item attr:id=form_id.clone()>
+                                                        <input type="hidden" name="legal_entity_id" value=p.legal_entity_id/>
+                                                        <input type="hidden" name="price_item_id" value=i.price_item_id/>
+                                                        <button type="submit" class="link-button">"Сохранить"</button>
+                                                    </ActionForm>
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            <h3>"Новая позиция"</h3>
+                            <ActionForm action=save_item attr:class="stack-form" attr:data-form="new-item">
+                                <input type="hidden" name="legal_entity_id" value=p.legal_entity_id/>
+                                <input type="hidden" name="active" value="on"/>
+                                <label>"Наименование"<input name="name"/></label>
+                                {errors_view(iv, "name")}
+                                <label>"Ед. изм."<input name="unit" value="шт."/></label>
+                                {errors_view(iv, "unit")}
+                                <label>"Цена, ₽"<input name="price" inputmode="decimal"/></label>
+                                {errors_view(iv, "price")}
+                                <button type="submit" class="primary">"Добавить позицию"</button>
+                                {general_view(iv)}
+                            </ActionForm>
+                        </section>
+                        <section class="block">
+                            <h2>"Импорт и выгрузка"</h2>
+                            <p class="muted small">"Колонки: Наименование, Ед. изм., Цена, Активна (да/нет); первая строка — заголовки. Позиции с тем же наименованием обновляются, новые добавляются."</p>
+                            <a class="secondary button" href=format!("/staff/admin/entities/{}/prices/export", p.legal_entity_id) download>"Выгрузить в Excel"</a>
+                            <form class="upload" method="post" enctype="multipart/form-data" action=format!("/staff/admin/entities/{}/prices/import", p.legal_entity_id)>
+                                <label>"Файл .xlsx"<input type="file" name="file" accept=".xlsx,.csv"/></label>
+                                <button type="submit" class="primary">"Загрузить прайс-лист"</button>
+                            </form>
+                            {move || query.with(|q| q.get("import_error")).map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                            {move || query.with(|q| q.get("import")).map(|id| view! { <ImportReportView import_id=id/> })}
+                        </section>
+                    }.into_any(),
+                }
+            })}}
+        </Suspense>
+    }
+}
+
+// ---------------------------------------------------------------- catalog
+
+#[component]
+pub fn CatalogAdminPage() -> impl IntoView {
+    let save = ServerAction::<AdminSaveCategory>::new();
+    let data = Resource::new(move || save.version().get(), |_| fetch_admin_catalog());
+    let sv = save.value();
+    view! {
+        <header class="page-header"><h1>"Каталог"</h1></header>
+        {admin_nav()}
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(c) => view! {
+                        <section class="block">
+                            <h2>"Категории"</h2>
+                            <table class="list">
+                                <thead><tr><th>"Иконка"</th><th>"Название"</th><th>"Фон (цвет или картинка)"</th><th>"Порядок"</th><th class="num">"Услуг"</th><th></th></tr></thead>
+                                <tbody>
+                                    {c.categories.clone().into_iter().map(|cat| {
+                                        let fid = format!("cat-{}", cat.category_id);
+                                        view! {
+                                            <tr>
+                                                <td><input form=fid.clone() name="icon" aria-label="Иконка" value=cat.icon.clone() size="3"/></td>
+                                                <td><input form=fid.clone() name="name" aria-label="Название" value=cat.name.clone()/></td>
+                                                <td><input form=fid.clone() name="background" aria-label="Фон" value=cat.background.clone()/></td>
+                                                <td><input form=fid.clone() name="position" aria-label="Порядок" value=cat.position size="3"/></td>
+                                                <td class="num">{cat.services}</td>
+                                                <td><ActionForm action=save attr:id=fid.clone()>
+                                                    <input type="hidden" name="category_id" value=cat.category_id/>
+                                                    <button type="submit" class="link-button">"Сохранить"</button>
+                                                </ActionForm></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            <h3>"Новая категория"</h3>
+                            <ActionForm action=save attr:class="stack-form" attr:data-form="new-category">
+                                <label>"Название"<input name="name"/></label>
+                                {errors_view(sv, "name")}
+                                <label>"Фон: цвет (#1f6feb) или картинка"<input name="background" value="#e8f0fe"/></label>
+                                {errors_view(sv, "background")}
+                                <label>"Иконка"<input name="icon" value="🛠"/></label>
+                                {errors_view(sv, "icon")}
+                                <label>"Порядок"<input name="position" value="10"/></label>
+                                {errors_view(sv, "position")}
+                                <button type="submit" class="primary">"Добавить категорию"</button>
+                                {general_view(sv)}
+                            </ActionForm>
+                        </section>
+                        <section class="block">
+                            <h2>"Услуги"</h2>
+                            <A href="/staff/admin/services/new" attr:class="secondary button">"Новая услуга"</A>
+                            <table class="list">
+                                <thead><tr><th>"Услуга"</th><th>"Категория"</th><th>"Исполнитель"</th><th>"Видна жителям"</th></tr></thead>
+                                <tbody>
+                                    {c.services.clone().into_iter().map(|s| view! {
+                                        <tr>
+                                            <td><A href=format!("/staff/admin/services/{}", s.service_id)>{s.name.clone()}</A></td>
+                                            <td>{s.category_name.clone()}</td>
+                                            <td>{s.entity_name.clone()}</td>
+                                            <td>{if s.published { "да" } else { "скрыта" }}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </section>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn ServiceEditPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()));
+    let editor = Resource::new(id, fetch_admin_service);
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match editor.await {
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(ed) => view! { <ServiceEditor ed=ed/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn ServiceEditor(ed: ServiceEditor) -> impl IntoView {
+    let query = use_query_map();
+    let form = RwSignal::new(ed.form.clone());
+    let service_id = ed.form.service_id;
+    let save = Action::new(move |_: &()| {
+        let f = form.get_untracked();
+        async move { admin_save_service(f).await }
+    });
+    let sv = save.value();
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(new_id)) = sv.get() {
+            if service_id.is_none() {
+                navigate(
+                    &format!("/staff/admin/services/{new_id}"),
+                    Default::default(),
+                );
+            }
+        }
+    });
+    let text = move |label: &'static str,
+                     key: &'static str,
+                     get: fn(&ServiceForm) -> String,
+                     set: fn(&mut ServiceForm, String)| {
+        view! {
+            <label>{label}
+                <input prop:value=move || form.with(get) on:input=move |ev| { let v = event_target_value(&ev); form.update(|f| set(f, v)); }/>
+            </label>
+            {errors_view(sv, key)}
+        }
+    };
+    let flag = move |label: &'static str,
+                     get: fn(&ServiceForm) -> bool,
+                     set: fn(&mut ServiceForm, bool)| {
+        view! {
+            <label class="check">
+                <input type="checkbox" prop:checked=move || form.with(get)
+                    on:change=move |ev| { let on = event_target_checked(&ev); form.update(|f| set(f, on)); }/>
+                {label}
+            </label>
+        }
+    };
+    let categories = ed.categories.clone();
+    let entities = ed.entities.clone();
+    let assignees = ed.assignees.clone();
+    let items = ed.price_items.clone();
+    let title = if service_id.is_some() {
+        ed.form.name.clone()
+    } else {
+        "Новая услуга".into()
+    };
+    view! {
+        <header class="page-header">
+            <div class="crumbs"><A href="/staff/admin/catalog">"Каталог"</A>" / "{title.clone()}</div>
+            <h1>{title}</h1>
+        </header>
+        <div class="service-editor">
+            <section class="block">
+                <h2>"Услуга"</h2>
+                <div class="stack-form">
+                    <label>"Категория"
+                        <select on:change=move |ev| { let v = event_target_value(&ev).parse().unwrap_or(0); form.update(|f| f.category_id = v); }>
+                            {categories.into_iter().map(|(cid, n)| view! { <option value=cid selected=move || form.with(|f| f.category_id == cid)>{n}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    {errors_view(sv, "category_id")}
+                    <label>"Исполнитель (юрлицо)"
+                        <select on:change=move |ev| {
+                            let v = event_target_value(&ev).parse().unwrap_or(0);
+                            form.update(|f| { f.legal_entity_id = v; f.price_item_ids.clear(); });
+                        }>
+                            {entities.into_iter().map(|(eid, n)| view! { <option value=eid selected=move || form.with(|f| f.legal_entity_id == eid)>{n}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    {text("Название", "name", |f| f.name.clone(), |f, v| f.name = v)}
+                    {text("Краткое описание", "short_description", |f| f.short_description.clone(), |f, v| f.short_description = v)}
+                    <label>"Полное описание"
+                        <textarea rows="4" prop:value=move || form.with(|f| f.description.clone())
+                            on:input=move |ev| { let v = event_target_value(&ev); form.update(|f| f.description = v); }></textarea>
+                    </label>
+                    {errors_view(sv, "description")}
+                    {text("Обложка (адрес картинки)", "cover", |f| f.cover.clone(), |f, v| f.cover = v)}
+                    <label>"Ответственный по умолчанию"
+                        <select on:change=move |ev| { let v = event_target_value(&ev).parse().ok(); form.update(|f| f.default_assignee_id = v); }>
+                            <option value="" selected=move || form.with(|f| f.default_assignee_id.is_none())>"не назначать"</option>
+                            {assignees.into_iter().map(|(sid, n)| view! { <option value=sid selected=move || form.with(|f| f.default_assignee_id == Some(sid))>{n}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    {errors_view(sv, "default_assignee_id")}
+                    {text("Взять в работу за, часов", "sla_take_hours", |f| f.sla_take_hours.clone(), |f, v| f.sla_take_hours = v)}
+                    {text("Выполнить за, часов", "sla_done_hours", |f| f.sla_done_hours.clone(), |f, v| f.sla_done_hours = v)}
+                    {flag("Возможность оплаты картой при создании заказа", |f| f.prepaid, |f, v| f.prepaid = v)}
+                    {flag("Чат с оператором, до оформления заявки", |f| f.preorder_chat, |f, v| f.preorder_chat = v)}
+                    {flag("Возвраты разрешены", |f| f.refunds_allowed, |f, v| f.refunds_allowed = v)}
+                    {flag("Запретить закрывать заявку, если не приложен документ", |f| f.require_attachment, |f, v| f.require_attachment = v)}
+                    {flag("Опубликована (видна жителям)", |f| f.published, |f, v| f.published = v)}
+                    <fieldset>
+                        <legend>"Цены из прайс-листа исполнителя («от …» в каталоге)"</legend>
+                        {move || {
+                            let entity = form.with(|f| f.legal_entity_id);
+                            items.iter().filter(|i| i.0 == entity).map(|(_, item, name, price)| {
+                                let item = *item;
+                                view! {
+                                    <label class="check">
+                                        <input type="checkbox" prop:checked=move || form.with(|f| f.price_item_ids.contains(&item))
+                                            on:change=move |ev| {
+                                                let on = event_target_checked(&ev);
+                                                form.update(|f| { f.price_item_ids.retain(|i| *i != item); if on { f.price_item_ids.push(item); } });
+                                            }/>
+                                        {format!("{name} — {price}")}
+                                    </label>
+                                }
+                            }).collect_view()
+                        }}
+                    </fieldset>
+                    {errors_view(sv, "price_item_ids")}
+                </div>
+            </section>
+            <FormBuilder form=form errors=Signal::derive(move || sv.get().and_then(|v| v.err()))/>
+        </div>
+        <div class="actions sticky-actions">
+            <button type="button" class="primary" disabled=move || save.pending().get() on:click=move |_| { save.dispatch(()); }>"Сохранить услугу"</button>
+            {saved_view(sv)}
+            {move || sv.get().and_then(|v| v.err()).map(|e| view! { <p class="error" role="alert">{match e { AppError::Fields(_) => "Проверьте поля формы".to_owned(), e => e.to_string() }}</p> })}
+        </div>
+        {service_id.map(|id| view! {
+            <section class="block">
+                <h2>"Обложка"</h2>
+                {ed.form.cover.is_empty().then_some(view! { <p class="muted small">"Обложки нет: в каталоге видна иконка категории."</p> })}
+                {(!ed.form.cover.is_empty()).then(|| view! { <img class="cover" src=ed.form.cover.clone() alt="Обложка"/> })}
+                <form class="upload" method="post" enctype="multipart/form-data" action=format!("/staff/admin/services/{id}/cover")>
+                    <label>"Картинка"<input type="file" name="file" accept="image/*"/></label>
+                    <button type="submit" class="secondary">"Загрузить обложку"</button>
+                </form>
+                {move || query.with(|q| q.get("cover_error")).map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            </section>
+        })}
+    }
+}
+
+/// The order-form builder: fields in order, each with its type, label, required flag,
+/// limits and choices; and the form as the resident will see it.
+#[component]
+fn FormBuilder(form: RwSignal<ServiceForm>, errors: Signal<Option<AppError>>) -> impl IntoView {
+    let new_kind = RwSignal::new(FieldKind::Text);
+    let add = move |_| {
+        form.update(|f| {
+            let key = rules::new_field_key(&f.fields);
+            let kind = new_kind.get_untracked();
+            let choices = if matches!(kind, FieldKind::Choice | FieldKind::MultiChoice) {
+                vec!["Вариант 1".to_owned(), "Вариант 2".to_owned()]
+            } else {
+                Vec::new()
+            };
+            f.fields.push(FormField {
+                key,
+                label: String::new(),
+                kind,
+                required: false,
+                choices,
+                min: None,
+                max: None,
+                max_length: None,
+            });
+        })
+    };
+    let indices = move || {
+        let n = form.with(|f| f.fields.len());
+        (0..n).collect::<Vec<usize>>()
+    };
+    let preview_values = RwSignal::new(Vec::<(String, String)>::new());
+    let preview_errors = RwSignal::new(Vec::<(String, String)>::new());
+    view! {
+        <section class="block form-builder">
+            <h2>"Форма заказа"</h2>
+            <p class="muted small">"Изменение формы не затрагивает уже оформленные заказы: ответы хранятся вместе с подписями полей."</p>
+            <ol class="fields">
+                <For each=indices key=|i| *i let:i>
+                    <FieldRow form=form i=i errors=errors/>
+                </For>
+            </ol>
+            <div class="add-field">
+                <select aria-label="Тип нового поля" on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    if let Some(k) = KINDS.iter().find(|k| format!("{k:?}") == v) { new_kind.set(*k); }
+                }>
+                    {KINDS.map(|k| view! { <option value=format!("{k:?}")>{rules::kind_label(k)}</option> }).collect_view()}
+                </select>
+                <button type="button" class="secondary" on:click=add>"Добавить поле"</button>
+            </div>
+            {move || errors.get().and_then(|e| field_error(Some(e), "fields")).map(|m| view! { <p class="error" role="alert">{m}</p> })}
+            <h3>"Как увидит житель"</h3>
+            <div class="preview phone-frame" data-testid="form-preview">
+                {move || {
+                    let fields = form.with(|f| f.fields.clone());
+                    view! { <crate::catalog::form_view::FormFields fields=fields values=preview_values errors=preview_errors/> }
+                }}
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn FieldRow(
+    form: RwSignal<ServiceForm>,
+    i: usize,
+    errors: Signal<Option<AppError>>,
+) -> impl IntoView {
+    let get = move |f: &ServiceForm| f.fields.get(i).cloned();
+    let update = move |g: Box<dyn FnOnce(&mut FormField)>| {
+        form.update(|f| {
+            if let Some(x) = f.fields.get_mut(i) {
+                g(x);
+            }
+        })
+    };
+    let kind = move || form.with(|f| get(f).map(|x| x.kind).unwrap_or(FieldKind::Text));
+    let move_by = move |d: isize| {
+        form.update(|f| {
+            let j = i as isize + d;
+            if j >= 0 && (j as usize) < f.fields.len() {
+                f.fields.swap(i, j as usize);
+            }
+        })
+    };
+    let n = i + 1;
+    view! {
+        <li class="field-row" data-field-row=n>
+            <div class="row-head">
+                <strong>{move || rules::kind_label(kind())}</strong>
+                <button type="button" class="link-button" aria-label=format!("Поле {n} выше") on:click=move |_| move_by(-1)>"↑"</button>
+                <button type="button" class="link-button" aria-label=format!("Поле {n} ниже") on:click=move |_| move_by(1)>"↓"</button>
+                <button type="button" class="link-button" aria-label=format!("Удалить поле {n}") on:click=move |_| form.update(|f| { if i < f.fields.len() { f.fields.remove(i); } })>"Удалить"</button>
+            </div>
+            <label>"Подпись"
+                <input aria-label=format!("Подпись поля {n}") prop:value=move || form.with(|f| get(f).map(|x| x.label).unwrap_or_default())
+                    on:input=move |ev| { let v = event_target_value(&ev); update(Box::new(move |x| x.label = v)); }/>
+            </label>
+            <label class="check">
+                <input type="checkbox" aria-label=format!("Поле {n} обязательное") prop:checked=move || form.with(|f| get(f).is_some_and(|x| x.required))
+                    on:change=move |ev| { let on = event_target_checked(&ev); update(Box::new(move |x| x.required = on)); }/>
+                "Обязательное"
+            </label>
+            <Show when=move || kind() == FieldKind::Number>
+                <label>"От"<input size="5" prop:value=move || form.with(|f| get(f).and_then(|x| x.min).map(|v| v.to_string()).unwrap_or_default())
+                    on:input=move |ev| { let v = event_target_value(&ev).trim().parse().ok(); update(Box::new(move |x| x.min = v)); }/></label>
+                <label>"До"<input size="5" prop:value=move || form.with(|f| get(f).and_then(|x| x.max).map(|v| v.to_string()).unwrap_or_default())
+                    on:input=move |ev| { let v = event_target_value(&ev).trim().parse().ok(); update(Box::new(move |x| x.max = v)); }/></label>
+            </Show>
+            <Show when=move || matches!(kind(), FieldKind::Text | FieldKind::Multiline)>
+                <label>"Длина до"<input size="5" prop:value=move || form.with(|f| get(f).and_then(|x| x.max_length).map(|v| v.to_string()).unwrap_or_default())
+                    on:input=move |ev| { let v = event_target_value(&ev).trim().parse().ok(); update(Box::new(move |x| x.max_length = v)); }/></label>
+            </Show>
+            <Show when=move || matches!(kind(), FieldKind::Choice | FieldKind::MultiChoice)>
+                <label>"Варианты, по одному в строке"
+                    <textarea rows="3" aria-label=format!("Варианты поля {n}") prop:value=move || form.with(|f| get(f).map(|x| x.choices.join("\n")).unwrap_or_default())
+                        on:input=move |ev| { let v = event_target_value(&ev); update(Box::new(move |x| x.choices = v.lines().map(str::to_owned).collect())); }></textarea>
+                </label>
+            </Show>
+            {move || errors.get().and_then(|e| field_error(Some(e), &format!("field.{i}"))).map(|m| view! { <p class="error" role="alert">{m}</p> })}
+        </li>
+    }
+}
+
+// ---------------------------------------------------------------- residents
+
+#[component]
+pub fn ResidentsAdminPage() -> impl IntoView {
+    let query = use_query_map();
+    let save = ServerAction::<AdminSaveResident>::new();
+    let blocked = ServerAction::<AdminResidentBlocked>::new();
+    let add = ServerAction::<AdminAddPremises>::new();
+    let remove = ServerAction::<AdminRemovePremises>::new();
+    let page = Resource::new(
+        move || {
+            (
+                query.with(|q| q.get("q").unwrap_or_default()),
+                query.with(|q| q.get("after").and_then(|v| v.parse::<i64>().ok())),
+                save.version().get()
+                    + blocked.version().get()
+                    + add.version().get()
+                    + remove.version().get(),
+                query.with(|q| q.get("import")),
+            )
+        },
+        |(q, after, _, _)| fetch_admin_residents(q, after),
+    );
+    let sv = save.value();
+    view! {
+        <header class="page-header"><h1>"Жители и помещения"</h1></header>
+        {admin_nav()}
+        <Form method="GET" action="/staff/admin/residents" attr:class="filters">
+            <input type="search" name="q" aria-label="Поиск жителя" placeholder="ФИО, телефон или адрес" value=move || query.with(|q| q.get("q").unwrap_or_default())/>
+            <button type="submit">"Найти"</button>
+        </Form>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(p) => view! {
+                        <table class="list residents">
+                            <thead><tr><th>"ФИО"</th><th>"Телефон"</th><th>"E-mail"</th><th>"Помещения"</th><th>"Статус"</th></tr></thead>
+                            <tbody>
+                                {p.residents.into_iter().map(|r| {
+                                    let rid = r.resident_id;
+                                    let fid = format!("resident-{rid}");
+                                    view! {
+                                        <tr data-resident=r.phone.clone()>
+                                            <td><input form=fid.clone() name="full_name" aria-label="ФИО" value=r.full_name.clone()/></td>
+                                            <td><input form=fid.clone() name="phone" aria-label="Телефон" value=r.phone.clone() size="13"/></td>
+                                            <td><input form=fid.clone() name="email" aria-label="E-mail" value=r.email.clone()/>
+                                                <ActionForm action=save attr:id=fid.clone() attr:class="inline">
+                                                    <input type="hidden" name="resident_id" value=rid/>
+                                                    <button type="submit" class="link-button">"Сохранить"</button>
+                                                </ActionForm></td>
+                                            <td>
+                                                <ul class="premises">
+                                                    {r.premises.clone().into_iter().map(|(pid, address)| view! {
+                                                        <li>{address.clone()}
+                                                            <ActionForm action=remove attr:class="inline">
+                                                                <input type="hidden" name="resident_id" value=rid/>
+                                                                <input type="hidden" name="premises_id" value=pid/>
+                                                                <button type="submit" class="link-button">"Отвязать"</button>
+                                                            </ActionForm>
+                                                        </li>
+                                                    }).collect_view()}
+                                                </ul>
+                                                <ActionForm action=add attr:class="inline">
+                                                    <input type="hidden" name="resident_id" value=rid/>
+                                                    <input name="address" aria-label="Адрес нового помещения" placeholder="Адрес помещения"/>
+                                                    <button type="submit" class="link-button">"Добавить"</button>
+                                                </ActionForm>
+                                            </td>
+                                            <td>
+                                                {if r.blocked { "заблокирован" } else { "активен" }}
+                                                <ActionForm action=blocked attr:class="inline">
+                                                    <input type="hidden" name="resident_id" value=rid/>
+                                                    <input type="hidden" name="blocked" value=if r.blocked { "false" } else { "true" }/>
+                                                    <button type="submit" class="link-button">{if r.blocked { "Разблокировать" } else { "Заблокировать" }}</button>
+                                                </ActionForm>
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                        <div class="pager">{p.next_after.map(|a| view! { <A href=format!("?after={a}")>"Следующие →"</A> })}</div>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+        {general_view(sv)}
+        {errors_view(sv, "phone")}
+        {errors_view(sv, "full_name")}
+        {errors_view(sv, "email")}
+        {errors_view(add.value(), "address")}
+        {general_view(blocked.value())}
+        <section class="block">
+            <h2>"Новый житель"</h2>
+            <ActionForm action=save attr:class="stack-form" attr:data-form="new-resident">
+                <label>"Телефон"<input name="phone" type="tel"/></label>
+                <label>"ФИО"<input name="full_name"/></label>
+                <label>"E-mail"<input name="email" type="email"/></label>
+                <button type="submit" class="primary">"Добавить жителя"</button>
+            </ActionForm>
+        </section>
+        <section class="block">
+            <h2>"Импорт жителей и помещений"</h2>
+            <p class="muted small">"Файл .xlsx или CSV (UTF-8, разделитель ; или ,). Колонки: Телефон, ФИО, E-mail, Адрес; первая строка — заголовки. Житель с известным телефоном обновляется, помещения находятся по адресу или создаются."</p>
+            <form class="upload" method="post" enctype="multipart/form-data" action="/staff/admin/residents/import">
+                <label>"Файл"<input type="file" name="file" accept=".xlsx,.csv"/></label>
+                <button type="submit" class="primary">"Загрузить"</button>
+            </form>
+            {move || query.with(|q| q.get("import_error")).map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            {move || query.with(|q| q.get("import")).map(|id| view! { <ImportReportView import_id=id/> })}
+        </section>
+    }
+}
+
+// ---------------------------------------------------------------- audit
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let query = use_query_map();
+    let rows = Resource::new(
+        move || {
+            (
+                query.with(|q| q.get("entity").filter(|e| !e.is_empty())),
+                query.with(|q| q.get("before").and_then(|v| v.parse::<i64>().ok())),
+            )
+        },
+        |(entity, before)| fetch_admin_audit(entity, before),
+    );
+    view! {
+        <header class="page-header"><h1>"Журнал изменений"</h1></header>
+        {admin_nav()}
+        <Form method="GET" action="/staff/admin/audit" attr:class="filters">
+            <select name="entity" aria-label="Что менялось">
+                <option value="">"Все изменения"</option>
+                {AUDIT_ENTITIES.map(|(k, l)| view! { <option value=k selected=move || query.with(|q| q.get("entity").as_deref() == Some(k))>{l}</option> }).collect_view()}
+            </select>
+            <button type="submit">"Показать"</button>
+        </Form>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match rows.await {
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(rows) => {
+                        let last = (rows.len() as i64 == 100).then(|| rows.last().map(|r| r.audit_id)).flatten();
+                        view! {
+                            <table class="list audit">
+                                <thead><tr><th>"Когда"</th><th>"Кто"</th><th>"Что"</th><th>"Действие"</th><th>"Было → стало"</th></tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|r| view! {
+                                        <tr>
+                                            <td>{fmt_dt(r.at)}</td>
+                                            <td>{r.staff_name.clone()}</td>
+                                            <td>{r.summary.clone()}</td>
+                                            <td>{action_label(&r.action)}</td>
+                                            <td><ul class="changes">{r.changes.iter().map(|c| view! {
+                                                <li><span class="muted">{format!("{}: ", c.field)}</span>{format!("{} → {}", c.before, c.after)}</li>
+                                            }).collect_view()}</ul></td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            <div class="pager">{last.map(|a| view! { <A href=format!("?before={a}")>"Раньше →"</A> })}</div>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
