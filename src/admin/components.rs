@@ -106,7 +106,11 @@ pub fn AdminHomePage() -> impl IntoView {
 #[component]
 pub fn RolesPage() -> impl IntoView {
     let changed = RwSignal::new(0u32);
-    let roles = Resource::new(move || changed.get(), |_| fetch_admin_roles());
+    let delete = ServerAction::<AdminDeleteRole>::new();
+    let roles = Resource::new(
+        move || (changed.get(), delete.version().get()),
+        |_| fetch_admin_roles(),
+    );
     view! {
         <header class="page-header"><h1>"Роли"</h1></header>
         {admin_nav()}
@@ -115,8 +119,9 @@ pub fn RolesPage() -> impl IntoView {
                 match roles.await {
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                     Ok(list) => view! {
-                        <RoleEditor role=None changed=changed/>
-                        {list.into_iter().map(|r| view! { <RoleEditor role=Some(r) changed=changed/> }).collect_view()}
+                        {general_view(delete.value())}
+                        <RoleEditor role=None changed=changed delete=delete/>
+                        {list.into_iter().map(|r| view! { <RoleEditor role=Some(r) changed=changed delete=delete/> }).collect_view()}
                     }.into_any(),
                 }
             })}
@@ -125,7 +130,11 @@ pub fn RolesPage() -> impl IntoView {
 }
 
 #[component]
-fn RoleEditor(role: Option<AdminRole>, changed: RwSignal<u32>) -> impl IntoView {
+fn RoleEditor(
+    role: Option<AdminRole>,
+    changed: RwSignal<u32>,
+    delete: ServerAction<AdminDeleteRole>,
+) -> impl IntoView {
     let role_id = role.as_ref().map(|r| r.role_id);
     let staff_count = role.as_ref().map(|r| r.staff_count).unwrap_or(0);
     let input = role.map(|r| r.input).unwrap_or(RoleInput {
@@ -146,15 +155,9 @@ fn RoleEditor(role: Option<AdminRole>, changed: RwSignal<u32>) -> impl IntoView 
         let role = state.get_untracked();
         async move { admin_save_role(role_id, role).await }
     });
-    let delete =
-        Action::new(move |_: &()| async move { admin_delete_role(role_id.unwrap_or(0)).await });
     let save_value = save.value();
-    let delete_value = delete.value();
     Effect::new(move |_| {
         if matches!(save_value.get(), Some(Ok(_))) && role_id.is_none() {
-            changed.update(|n| *n += 1);
-        }
-        if matches!(delete_value.get(), Some(Ok(()))) {
             changed.update(|n| *n += 1);
         }
     });
@@ -202,15 +205,16 @@ fn RoleEditor(role: Option<AdminRole>, changed: RwSignal<u32>) -> impl IntoView 
                 <button type="button" class="primary" disabled=move || save.pending().get() on:click=move |_| { save.dispatch(()); }>
                     {if role_id.is_some() { "Сохранить" } else { "Создать роль" }}
                 </button>
-                {role_id.map(|_| view! {
-                    <button type="button" class="secondary" disabled=move || staff_count > 0 || delete.pending().get()
-                        title=if staff_count > 0 { "Роль назначена сотрудникам" } else { "" }
-                        on:click=move |_| { delete.dispatch(()); }>"Удалить"</button>
+                {role_id.map(|id| view! {
+                    <ActionForm action=delete attr:class="inline">
+                        <input type="hidden" name="role_id" value=id/>
+                        <button type="submit" class="secondary" disabled=staff_count > 0
+                            title=if staff_count > 0 { "Роль назначена сотрудникам" } else { "" }>"Удалить"</button>
+                    </ActionForm>
                 })}
                 {saved_view(save_value)}
             </div>
             {general_view(save_value)}
-            {general_view(delete_value)}
         </section>
     }
 }
