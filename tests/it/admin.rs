@@ -770,3 +770,62 @@ async fn only_administrators_get_in_anywhere() {
         .iter()
         .any(|r| r[0] == "Прочистка засора" && r[2] == 1200.0));
 }
+
+#[tokio::test]
+async fn a_cover_image_is_uploaded_for_a_service_and_shown_to_everyone() {
+    let app = common::spawn().await;
+    let admin_cookie = app.staff_cookie("admin@demo.ru").await;
+    let service: i64 =
+        sqlx::query_scalar("select service_id from services order by service_id limit 1")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    let png: &[u8] =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let upload = |cookie: String, name: &'static str| {
+        let mut body = format!(
+            "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(png);
+        body.extend_from_slice(b"\r\n--b--\r\n");
+        http::Request::post(format!("/staff/admin/services/{service}/cover"))
+            .header(http::header::COOKIE, cookie)
+            .header(
+                http::header::CONTENT_TYPE,
+                "multipart/form-data; boundary=b",
+            )
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    };
+    // Not an image: refused, and the service keeps no cover.
+    let refused = app.send(upload(admin_cookie.clone(), "notes.txt")).await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    assert!(refused.location().unwrap().contains("cover_error="));
+    let dispatcher = app.staff_cookie("dispatcher@demo.ru").await;
+    assert_eq!(
+        app.send(upload(dispatcher, "a.png")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let ok = app.send(upload(admin_cookie, "lift.png")).await;
+    assert_eq!(
+        ok.location(),
+        Some(format!("/staff/admin/services/{service}").as_str())
+    );
+    let cover: String = sqlx::query_scalar("select cover from services where service_id = ?")
+        .bind(service)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert!(cover.starts_with("/covers/"), "{cover}");
+    // Residents see it in the catalog (no session needed for the picture itself).
+    let image = app.get(&cover, None).await;
+    assert_eq!(image.status, StatusCode::OK);
+    let audit: i64 = sqlx::query_scalar(
+        "select count(*) from admin_audit where entity = 'service' and action = 'update'",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(audit, 1);
+}
