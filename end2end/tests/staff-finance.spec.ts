@@ -98,7 +98,8 @@ test("the accountant sets a partner's commission; a mistyped percent is refused"
   const tomorrow = new Date(Date.now() + 2 * 86400000).toISOString().slice(0, 10);
   await form.getByLabel("Действует с").fill(tomorrow);
   await form.getByRole("button", { name: "Сохранить условия" }).click();
-  const row = page.locator("tr", { hasText: tomorrow }).filter({ hasText: "ООО «ЧистоДом»" });
+  const shown = tomorrow.split("-").reverse().join(".");
+  const row = page.locator("tr", { hasText: shown }).filter({ hasText: "ООО «ЧистоДом»" });
   await expect(row).toContainText("12,5 %");
   await expect(row).toContainText(rub("100,00 ₽"));
 });

@@ -100,8 +100,12 @@ test("cancelling without a comment is refused; with one it succeeds", async ({ p
 test("reassign, comment internally and attach a file; history shows each change", async ({ page }) => {
   await signInStaff(page, "dispatcher@demo.ru");
   await openFirst(page, "in_progress");
+  // The card reloads after saving; files are chosen once it has (a reload resets the input).
+  const reloaded = page.waitForResponse((r) => r.url().includes("/api/order_card"));
   await saveState(page, { assignee: "Виктор Смотрящий", comment: "Подменяет мастера" });
+  await reloaded;
   await expect(page.locator("select[name=assignee_id] option:checked")).toHaveText("Виктор Смотрящий");
+  await expect(page.getByLabel("Комментарий", { exact: true })).toHaveValue("");
 
   await page.getByLabel("Файлы").setInputFiles({ name: "акт-работ.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4 demo") });
   await page.getByRole("button", { name: "Прикрепить" }).click();

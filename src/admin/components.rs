@@ -166,7 +166,7 @@ fn RoleEditor(
                       set: fn(&mut RoleInput, bool)| {
         view! {
             <label class="check">
-                <input type="checkbox" prop:checked=move || state.with(get)
+                <input type="checkbox" checked=state.with_untracked(get) prop:checked=move || state.with(get)
                     on:change=move |ev| { let on = event_target_checked(&ev); state.update(|r| set(r, on)); }/>
                 {label}
             </label>
@@ -176,7 +176,7 @@ fn RoleEditor(
         <section class="block role" data-role=title.clone()>
             <h2>{title.clone()}{(role_id.is_some()).then(|| view! { <span class="muted small">{format!(" · сотрудников: {staff_count}")}</span> })}</h2>
             <label>"Название"
-                <input aria-label="Название роли" prop:value=move || state.with(|r| r.name.clone())
+                <input aria-label="Название роли" value=state.with_untracked(|r| r.name.clone()) prop:value=move || state.with(|r| r.name.clone())
                     on:input=move |ev| { let v = event_target_value(&ev); state.update(|r| r.name = v); }/>
             </label>
             {errors_view(save_value, "name")}
@@ -208,8 +208,8 @@ fn RoleEditor(
                 {role_id.map(|id| view! {
                     <ActionForm action=delete attr:class="inline">
                         <input type="hidden" name="role_id" value=id/>
-                        <button type="submit" class="secondary" disabled=staff_count > 0
-                            title=if staff_count > 0 { "Роль назначена сотрудникам" } else { "" }>"Удалить"</button>
+                        <button type="submit" class="secondary" disabled={staff_count > 0}
+                            title={if staff_count > 0 { "Роль назначена сотрудникам" } else { "" }}>"Удалить"</button>
                     </ActionForm>
                 })}
                 {saved_view(save_value)}
@@ -632,7 +632,7 @@ fn ServiceEditor(ed: ServiceEditor) -> impl IntoView {
                      set: fn(&mut ServiceForm, String)| {
         view! {
             <label>{label}
-                <input prop:value=move || form.with(get) on:input=move |ev| { let v = event_target_value(&ev); form.update(|f| set(f, v)); }/>
+                <input value=form.with_untracked(get) prop:value=move || form.with(get) on:input=move |ev| { let v = event_target_value(&ev); form.update(|f| set(f, v)); }/>
             </label>
             {errors_view(sv, key)}
         }
@@ -642,7 +642,7 @@ fn ServiceEditor(ed: ServiceEditor) -> impl IntoView {
                      set: fn(&mut ServiceForm, bool)| {
         view! {
             <label class="check">
-                <input type="checkbox" prop:checked=move || form.with(get)
+                <input type="checkbox" checked=form.with_untracked(get) prop:checked=move || form.with(get)
                     on:change=move |ev| { let on = event_target_checked(&ev); form.update(|f| set(f, on)); }/>
                 {label}
             </label>
@@ -684,7 +684,7 @@ fn ServiceEditor(ed: ServiceEditor) -> impl IntoView {
                     {text("Краткое описание", "short_description", |f| f.short_description.clone(), |f, v| f.short_description = v)}
                     <label>"Полное описание"
                         <textarea rows="4" prop:value=move || form.with(|f| f.description.clone())
-                            on:input=move |ev| { let v = event_target_value(&ev); form.update(|f| f.description = v); }></textarea>
+                            on:input=move |ev| { let v = event_target_value(&ev); form.update(|f| f.description = v); }>{form.with_untracked(|f| f.description.clone())}</textarea>
                     </label>
                     {errors_view(sv, "description")}
                     {text("Обложка (адрес картинки)", "cover", |f| f.cover.clone(), |f, v| f.cover = v)}
@@ -710,7 +710,7 @@ fn ServiceEditor(ed: ServiceEditor) -> impl IntoView {
                                 let item = *item;
                                 view! {
                                     <label class="check">
-                                        <input type="checkbox" prop:checked=move || form.with(|f| f.price_item_ids.contains(&item))
+                                        <input type="checkbox" checked=form.with_untracked(|f| f.price_item_ids.contains(&item)) prop:checked=move || form.with(|f| f.price_item_ids.contains(&item))
                                             on:change=move |ev| {
                                                 let on = event_target_checked(&ev);
                                                 form.update(|f| { f.price_item_ids.retain(|i| *i != item); if on { f.price_item_ids.push(item); } });
@@ -841,11 +841,11 @@ fn FieldRow(
                 <button type="button" class="link-button" aria-label=format!("Удалить поле {n}") on:click=move |_| form.update(|f| { if i < f.fields.len() { f.fields.remove(i); } })>"Удалить"</button>
             </div>
             <label>"Подпись"
-                <input aria-label=format!("Подпись поля {n}") prop:value=move || form.with(|f| get(f).map(|x| x.label).unwrap_or_default())
+                <input aria-label=format!("Подпись поля {n}") value=form.with_untracked(|f| get(f).map(|x| x.label).unwrap_or_default()) prop:value=move || form.with(|f| get(f).map(|x| x.label).unwrap_or_default())
                     on:input=move |ev| { let v = event_target_value(&ev); update(Box::new(move |x| x.label = v)); }/>
             </label>
             <label class="check">
-                <input type="checkbox" aria-label=format!("Поле {n} обязательное") prop:checked=move || form.with(|f| get(f).is_some_and(|x| x.required))
+                <input type="checkbox" aria-label=format!("Поле {n} обязательное") checked=form.with_untracked(|f| get(f).is_some_and(|x| x.required)) prop:checked=move || form.with(|f| get(f).is_some_and(|x| x.required))
                     on:change=move |ev| { let on = event_target_checked(&ev); update(Box::new(move |x| x.required = on)); }/>
                 "Обязательное"
             </label>

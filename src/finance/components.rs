@@ -13,6 +13,15 @@ fn fmt_dt(ts: i64) -> String {
     format_datetime(ts, DEFAULT_UTC_OFFSET_MINUTES)
 }
 
+/// `2026-11-27` as `27.11.2026`.
+fn show_day(day: &str) -> String {
+    let mut it = day.splitn(3, '-');
+    match (it.next(), it.next(), it.next()) {
+        (Some(y), Some(m), Some(d)) => format!("{d}.{m}.{y}"),
+        _ => day.to_owned(),
+    }
+}
+
 fn money_cell(m: Money) -> impl IntoView {
     view! { <td class="num">{m.to_string()}</td> }
 }
@@ -421,7 +430,7 @@ fn Terms(
                             e.terms.iter().map(|term| view! {
                                 <tr class=if term.current { "current" } else { "" }>
                                     <td>{name.clone()}</td>
-                                    <td>{term.effective_from.clone()}</td>
+                                    <td>{show_day(&term.effective_from)}</td>
                                     <td class="num">{format!("{} %", term.percent)}</td>
                                     {money_cell(term.minimum)}{money_cell(term.fixed)}
                                     <td>{term.current.then_some("действует")}</td>
@@ -460,7 +469,7 @@ fn Terms(
                     {t.rates.iter().map(|r| view! {
                         <tr class=if r.current { "current" } else { "" }>
                             <td>{method_label(&r.method)}</td>
-                            <td>{r.effective_from.clone()}</td>
+                            <td>{show_day(&r.effective_from)}</td>
                             <td class="num">{format!("{} %", r.percent)}</td>
                             {money_cell(r.fixed)}
                             <td>{r.current.then_some("действует")}</td>
