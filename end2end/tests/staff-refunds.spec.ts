@@ -1,6 +1,10 @@
 import { test, expect, Page, Browser, BrowserContext } from "@playwright/test";
 import { hydrated, open, signInResident, signInStaff } from "./helpers";
 
+// Each test pays on the provider's page and waits for its delayed refund (5 s, then the
+// webhook): more than the default 30 s when the whole suite shares two cores.
+test.describe.configure({ timeout: 60_000 });
+
 async function residentPage(browser: Browser, phone: string): Promise<{ ctx: BrowserContext; page: Page }> {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: "ru-RU" });
   const page = await ctx.newPage();
