@@ -11,6 +11,7 @@ export LEPTOS_SITE_ROOT=target/site
 # through the real services (see «Финансы» → «Взаиморасчеты»).
 DATA=${SUZ_DATA_DIR:-data}
 if [ "$SUZ_DEMO" = 1 ] && [ -z "${SUZ_DATABASE_URL:-}" ] && [ ! -f "$DATA/suz.db" ]; then
-  target/release/suz simulate-month 60 1 > /dev/null
+  target/release/suz simulate-month 60 1 > /dev/null \
+    || echo "the demo month could not be played; the app starts without it" >&2
 fi
 exec target/release/suz
