@@ -610,3 +610,26 @@ async fn only_finance_roles_reach_the_section_and_its_export() {
         .unwrap_or(0);
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn money_from_before_the_ledger_is_booked_once_at_start() {
+    let app = common::spawn().await;
+    let staff = app.staff_user("dispatcher@demo.ru").await;
+    let (order_id, invoice, _) = invoiced_order(&app, "fin-backfill-01", "1").await;
+    invoices::act(app.pool(), &staff, invoice, InvoiceAction::MarkPaid, now())
+        .await
+        .unwrap();
+    // As a database from before this version: the payment is there, the books are not.
+    sqlx::query("delete from ledger_entries")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    sqlx::query("update orders set costs_kopecks = 0")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(finance::backfill(app.pool()).await.unwrap(), 1);
+    assert_eq!(finance::backfill(app.pool()).await.unwrap(), 0);
+    assert_eq!(entries(&app, order_id).await.len(), 1);
+    assert_eq!(costs(&app, order_id).await, 12_000);
+}
