@@ -59,6 +59,16 @@ pub async fn audit(
     Ok(())
 }
 
+/// Whether a legal entity exists (checked by every change that names one).
+pub async fn legal_entity_exists(conn: &mut SqliteConnection, id: i64) -> AppResult<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("select legal_entity_id from legal_entities where legal_entity_id = ?")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
 // ---------------------------------------------------------------- roles
 
 #[derive(sqlx::FromRow)]
@@ -386,12 +396,7 @@ async fn check_staff_input(
     if role.is_none() {
         errors.push(("role_id".into(), "Выберите роль".into()));
     }
-    let entity: Option<i64> =
-        sqlx::query_scalar("select legal_entity_id from legal_entities where legal_entity_id = ?")
-            .bind(input.legal_entity_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if entity.is_none() {
+    if !legal_entity_exists(conn, input.legal_entity_id).await? {
         errors.push(("legal_entity_id".into(), "Выберите юридическое лицо".into()));
     }
     if let Some(email) = &email {
@@ -883,12 +888,9 @@ pub async fn save_price_item(
     now: i64,
 ) -> AppResult<()> {
     let mut tx = write_tx(pool).await?;
-    let exists: Option<i64> =
-        sqlx::query_scalar("select legal_entity_id from legal_entities where legal_entity_id = ?")
-            .bind(entity)
-            .fetch_optional(&mut *tx)
-            .await?;
-    exists.ok_or(AppError::NotFound)?;
+    if !legal_entity_exists(&mut tx, entity).await? {
+        return Err(AppError::NotFound);
+    }
     let mut names = items_by_name(&mut tx, entity).await?;
     if item_id.is_none() && names.contains_key(&crate::search::normalize(&item.name)) {
         return Err(field("name", "Позиция с таким наименованием уже есть"));
@@ -1280,12 +1282,7 @@ pub async fn save_service(
     if category.is_none() {
         errors.push(("category_id".into(), "Выберите категорию".into()));
     }
-    let entity: Option<i64> =
-        sqlx::query_scalar("select legal_entity_id from legal_entities where legal_entity_id = ?")
-            .bind(form.legal_entity_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if entity.is_none() {
+    if !legal_entity_exists(&mut tx, form.legal_entity_id).await? {
         errors.push(("legal_entity_id".into(), "Выберите исполнителя".into()));
     }
     if let Some(a) = form.default_assignee_id {
@@ -1511,24 +1508,35 @@ pub async fn residents(pool: &SqlitePool, q: &str, after: Option<i64>) -> AppRes
     .bind(RESIDENTS_PAGE)
     .fetch_all(pool)
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (id, phone, name, email, blocked) in rows {
-        let premises: Vec<(i64, String)> = sqlx::query_as(
-            "select p.premises_id, p.address from resident_premises rp join premises p on p.premises_id = rp.premises_id \
-             where rp.resident_id = ? order by p.address",
-        )
-        .bind(id)
-        .fetch_all(pool)
-        .await?;
-        out.push(AdminResident {
+    // The page's premises in one query.
+    let mut linked: Vec<(i64, i64, String)> = Vec::new();
+    if !rows.is_empty() {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "select rp.resident_id, p.premises_id, p.address from resident_premises rp \
+             join premises p on p.premises_id = rp.premises_id where rp.resident_id in (",
+        );
+        let mut ids = qb.separated(", ");
+        for r in &rows {
+            ids.push_bind(r.0);
+        }
+        qb.push(") order by p.address");
+        linked = qb.build_query_as().fetch_all(pool).await?;
+    }
+    let out: Vec<AdminResident> = rows
+        .into_iter()
+        .map(|(id, phone, name, email, blocked)| AdminResident {
             resident_id: id,
             phone,
             full_name: name,
             email: email.unwrap_or_default(),
             blocked,
-            premises,
-        });
-    }
+            premises: linked
+                .iter()
+                .filter(|l| l.0 == id)
+                .map(|l| (l.1, l.2.clone()))
+                .collect(),
+        })
+        .collect();
     let next_after = (out.len() as i64 == RESIDENTS_PAGE)
         .then(|| out.last().map(|r| r.resident_id))
         .flatten();

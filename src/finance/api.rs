@@ -134,15 +134,20 @@ pub struct EntryView {
     pub card_mask: Option<String>,
 }
 
+/// What a ledger entry's kind is called.
+pub fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "card_payment" => "Оплата картой",
+        "cash_payment" => "Оплата наличными",
+        "cash_cancel" => "Отмена оплаты наличными",
+        "refund" => "Возврат",
+        _ => "Операция",
+    }
+}
+
 impl EntryView {
     pub fn kind_label(&self) -> &'static str {
-        match self.kind.as_str() {
-            "card_payment" => "Оплата картой",
-            "cash_payment" => "Оплата наличными",
-            "cash_cancel" => "Отмена оплаты наличными",
-            "refund" => "Возврат",
-            _ => "Операция",
-        }
+        kind_label(&self.kind)
     }
 }
 

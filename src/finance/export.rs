@@ -3,7 +3,7 @@
 //! while a blocking thread writes the last one into constant-memory worksheets; the file
 //! is streamed back and removed.
 
-use super::api::{OrderLine, Totals};
+use super::api::{kind_label, OrderLine, Totals};
 use super::rules::Period;
 use super::service;
 use crate::auth::model::Viewer;
@@ -12,13 +12,12 @@ use crate::auth::session::CurrentViewer;
 use crate::error::{AppError, AppResult};
 use crate::money::Money;
 use crate::server::state::AppState;
-use crate::time::LocalDateTime;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use http::{header, StatusCode};
-use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use serde::Deserialize;
 use sqlx::SqlitePool;
 
@@ -207,24 +206,6 @@ pub async fn write(
     Ok(report.name)
 }
 
-fn excel_time(ts: i64) -> Option<ExcelDateTime> {
-    let t = LocalDateTime::from_unix(ts, service::zone());
-    ExcelDateTime::from_ymd(u16::try_from(t.year).ok()?, t.month as u8, t.day as u8)
-        .ok()?
-        .and_hms(t.hour as u16, t.minute as u8, t.second)
-        .ok()
-}
-
-fn kind_label(kind: &str) -> &'static str {
-    match kind {
-        "card_payment" => "Оплата картой",
-        "cash_payment" => "Оплата наличными",
-        "cash_cancel" => "Отмена оплаты наличными",
-        "refund" => "Возврат",
-        _ => "Операция",
-    }
-}
-
 fn money_cells(
     ws: &mut Worksheet,
     row: u32,
@@ -364,7 +345,7 @@ fn write_pages(
                         .map_err(e)?;
                     ws.write_string(entry_row, 1, kind_label(&r.kind))
                         .map_err(e)?;
-                    if let Some(d) = excel_time(r.at) {
+                    if let Some(d) = crate::orders::export::excel_time(r.at, service::zone()) {
                         ws.write_datetime_with_format(entry_row, 2, &d, &date)
                             .map_err(e)?;
                     }

@@ -250,12 +250,17 @@ pub fn close_error(
     current: Period,
     already_closed: bool,
     earliest_open_with_entries: Option<Period>,
+    later_closed: bool,
 ) -> Option<String> {
     if already_closed {
         return Some("Период уже закрыт".into());
     }
     if period >= current {
         return Some("Закрыть можно только завершившийся месяц".into());
+    }
+    // A later month closed already: this one can only have been skipped as empty.
+    if later_closed {
+        return Some("Закрыт более поздний период".into());
     }
     match earliest_open_with_entries {
         Some(p) if p < period => Some(format!("Сначала закройте {}", p.label().to_lowercase())),
@@ -368,12 +373,16 @@ mod tests {
     fn periods_close_in_order_and_only_when_over() {
         let oct = Period::parse("2026-10").unwrap();
         let nov = oct.next();
-        assert!(close_error(nov, nov, false, None).is_some());
-        assert!(close_error(oct, nov, true, None).is_some());
-        assert_eq!(close_error(oct, nov, false, Some(oct)), None);
+        assert!(close_error(nov, nov, false, None, false).is_some());
+        assert!(close_error(oct, nov, true, None, false).is_some());
+        assert_eq!(close_error(oct, nov, false, Some(oct), false), None);
         assert_eq!(
-            close_error(oct, nov, false, Some(oct.prev())).as_deref(),
+            close_error(oct, nov, false, Some(oct.prev()), false).as_deref(),
             Some("Сначала закройте сентябрь 2026")
+        );
+        assert_eq!(
+            close_error(oct, nov, false, None, true).as_deref(),
+            Some("Закрыт более поздний период")
         );
     }
 

@@ -7,6 +7,7 @@ use super::api::{
     OrderLine, PeriodEntity, PeriodReport, Reconciliation, Totals,
 };
 use super::rules::{self, CommissionTerm, FeeRate, Period, Split};
+use crate::admin::service::legal_entity_exists;
 use crate::auth::model::StaffUser;
 use crate::error::{AppError, AppResult};
 use crate::money::Money;
@@ -537,21 +538,7 @@ pub async fn period_report(
     let next_after = (orders.len() as i64 == ORDERS_PAGE)
         .then(|| orders.last().map(|o| o.order_id))
         .flatten();
-    let now = crate::time::now();
-    let open_before: Option<String> = sqlx::query_scalar(
-        "select min(period) from ledger_entries e where legal_entity_id = ? and period < ? and not exists \
-         (select 1 from settlement_periods sp where sp.legal_entity_id = e.legal_entity_id and sp.period = e.period)",
-    )
-    .bind(entity)
-    .bind(period.to_string())
-    .fetch_one(&mut *conn)
-    .await?;
-    let close_refusal = rules::close_error(
-        period,
-        Period::of(now, zone()),
-        closed.is_some(),
-        open_before.as_deref().and_then(Period::parse),
-    );
+    let close_refusal = close_refusal(&mut conn, entity, period, crate::time::now()).await?;
     Ok(PeriodReport {
         legal_entity_id: entity,
         name,
@@ -890,6 +877,33 @@ pub async fn reconcile(
     })
 }
 
+/// Why an entity's month cannot be confirmed now, if it cannot: the one check behind the
+/// greyed-out button and the refusal of the server.
+async fn close_refusal(
+    conn: &mut SqliteConnection,
+    entity: i64,
+    period: Period,
+    now: i64,
+) -> AppResult<Option<String>> {
+    let (closed, open_before, later): (bool, Option<String>, bool) = sqlx::query_as(
+        "select exists (select 1 from settlement_periods where legal_entity_id = ?1 and period = ?2), \
+         (select min(period) from ledger_entries e where legal_entity_id = ?1 and period < ?2 and not exists \
+          (select 1 from settlement_periods sp where sp.legal_entity_id = e.legal_entity_id and sp.period = e.period)), \
+         exists (select 1 from settlement_periods where legal_entity_id = ?1 and period > ?2)",
+    )
+    .bind(entity)
+    .bind(period.to_string())
+    .fetch_one(conn)
+    .await?;
+    Ok(rules::close_error(
+        period,
+        Period::of(now, zone()),
+        closed,
+        open_before.as_deref().and_then(Period::parse),
+        later,
+    ))
+}
+
 /// Confirms (freezes) an entity's month.
 pub async fn close_period(
     pool: &SqlitePool,
@@ -899,45 +913,11 @@ pub async fn close_period(
     now: i64,
 ) -> AppResult<()> {
     let mut tx = write_tx(pool).await?;
-    let exists: Option<i64> =
-        sqlx::query_scalar("select legal_entity_id from legal_entities where legal_entity_id = ?")
-            .bind(entity)
-            .fetch_optional(&mut *tx)
-            .await?;
-    exists.ok_or(AppError::NotFound)?;
-    let closed: Option<i64> = sqlx::query_scalar(
-        "select closed_at from settlement_periods where legal_entity_id = ? and period = ?",
-    )
-    .bind(entity)
-    .bind(period.to_string())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let open_before: Option<String> = sqlx::query_scalar(
-        "select min(period) from ledger_entries e where legal_entity_id = ? and period < ? and not exists \
-         (select 1 from settlement_periods sp where sp.legal_entity_id = e.legal_entity_id and sp.period = e.period)",
-    )
-    .bind(entity)
-    .bind(period.to_string())
-    .fetch_one(&mut *tx)
-    .await?;
-    if let Some(e) = rules::close_error(
-        period,
-        Period::of(now, zone()),
-        closed.is_some(),
-        open_before.as_deref().and_then(Period::parse),
-    ) {
-        return Err(AppError::rule(e));
+    if !legal_entity_exists(&mut tx, entity).await? {
+        return Err(AppError::NotFound);
     }
-    // A later month closed already: this one can only have been skipped as empty.
-    let later: Option<String> = sqlx::query_scalar(
-        "select max(period) from settlement_periods where legal_entity_id = ? and period > ?",
-    )
-    .bind(entity)
-    .bind(period.to_string())
-    .fetch_one(&mut *tx)
-    .await?;
-    if later.is_some() {
-        return Err(AppError::rule("Закрыт более поздний период"));
+    if let Some(e) = close_refusal(&mut tx, entity, period, now).await? {
+        return Err(AppError::rule(e));
     }
     let t = entity_totals(&mut tx, entity, period).await?;
     sqlx::query(
@@ -1105,12 +1085,9 @@ pub async fn add_term(
 ) -> AppResult<()> {
     let t = check_term(&input, &day_of(now))?;
     let mut tx = write_tx(pool).await?;
-    let exists: Option<i64> =
-        sqlx::query_scalar("select legal_entity_id from legal_entities where legal_entity_id = ?")
-            .bind(entity)
-            .fetch_optional(&mut *tx)
-            .await?;
-    exists.ok_or(AppError::NotFound)?;
+    if !legal_entity_exists(&mut tx, entity).await? {
+        return Err(AppError::NotFound);
+    }
     let used: i64 = sqlx::query_scalar(
         "select count(*) from ledger_entries e join commission_terms t on t.term_id = e.term_id \
          where t.legal_entity_id = ? and t.effective_from = ?",

@@ -10,7 +10,7 @@ use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
-pub use ssr::{download, write_xlsx};
+pub use ssr::{download, excel_time, write_xlsx};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportProgress {
@@ -273,7 +273,8 @@ mod ssr {
         "Ответственный",
     ];
 
-    fn excel_time(ts: i64, offset: i32) -> Option<ExcelDateTime> {
+    /// A timestamp as an Excel date-time in the zone at `offset`.
+    pub fn excel_time(ts: i64, offset: i32) -> Option<ExcelDateTime> {
         let t = LocalDateTime::from_unix(ts, offset);
         ExcelDateTime::from_ymd(u16::try_from(t.year).ok()?, t.month as u8, t.day as u8)
             .ok()?
