@@ -335,7 +335,6 @@ fn StaffView(
 pub fn EntitiesPage() -> impl IntoView {
     let save = ServerAction::<AdminSaveEntity>::new();
     let list = Resource::new(move || save.version().get(), |_| fetch_admin_entities());
-    let sv = save.value();
     view! {
         <header class="page-header"><h1>"Юрлица и прайс-листы"</h1></header>
         {admin_nav()}
@@ -363,17 +362,36 @@ pub fn EntitiesPage() -> impl IntoView {
         </Suspense>
         <section class="block">
             <h2>"Новое юрлицо"</h2>
-            <ActionForm action=save attr:class="stack-form">
-                <label>"Название"<input name="name"/></label>
-                {errors_view(sv, "name")}
-                <label>"Тип"<select name="kind"><option value="partner">"партнёр"</option><option value="management">"управляющая компания"</option></select></label>
-                <label>"ИНН"<input name="inn" inputmode="numeric"/></label>
-                {errors_view(sv, "inn")}
-                <label>"Реквизиты"<textarea name="details" rows="3"></textarea></label>
-                <button type="submit" class="primary">"Добавить"</button>
-                {general_view(sv)}
-            </ActionForm>
+            <EntityForm save=save entity=None/>
         </section>
+    }
+}
+
+/// A legal entity's details: a new one, or `entity` to change.
+#[component]
+fn EntityForm(save: ServerAction<AdminSaveEntity>, entity: Option<AdminEntity>) -> impl IntoView {
+    let sv = save.value();
+    let id = entity.as_ref().map(|e| e.legal_entity_id);
+    let partner = entity.as_ref().is_none_or(|e| e.partner);
+    let (name, inn, details) = entity
+        .map(|e| (e.name, e.inn, e.details))
+        .unwrap_or_default();
+    view! {
+        <ActionForm action=save attr:class="stack-form">
+            {id.map(|id| view! { <input type="hidden" name="legal_entity_id" value=id/> })}
+            <label>"Название"<input name="name" value=name/></label>
+            {errors_view(sv, "name")}
+            <label>"Тип"<select name="kind">
+                <option value="partner" selected=partner>"партнёр"</option>
+                <option value="management" selected=!partner>"управляющая компания"</option>
+            </select></label>
+            <label>"ИНН"<input name="inn" inputmode="numeric" value=inn/></label>
+            {errors_view(sv, "inn")}
+            <label>"Реквизиты"<textarea name="details" rows="3">{details}</textarea></label>
+            <button type="submit" class="primary">{if id.is_some() { "Сохранить реквизиты" } else { "Добавить" }}</button>
+            {saved_view(sv)}
+            {general_view(sv)}
+        </ActionForm>
     }
 }
 
@@ -438,20 +456,7 @@ pub fn PriceListPage() -> impl IntoView {
                         {details.map(|e| view! {
                             <section class="block">
                                 <h2>"Реквизиты"</h2>
-                                <ActionForm action=save_entity attr:class="stack-form">
-                                    <input type="hidden" name="legal_entity_id" value=e.legal_entity_id/>
-                                    <label>"Название"<input name="name" value=e.name.clone()/></label>
-                                    {errors_view(save_entity.value(), "name")}
-                                    <label>"Тип"<select name="kind">
-                                        <option value="partner" selected=e.partner>"партнёр"</option>
-                                        <option value="management" selected=!e.partner>"управляющая компания"</option>
-                                    </select></label>
-                                    <label>"ИНН"<input name="inn" value=e.inn.clone()/></label>
-                                    {errors_view(save_entity.value(), "inn")}
-                                    <label>"Реквизиты"<textarea name="details" rows="3" prop:value=e.details.clone()></textarea></label>
-                                    <button type="submit" class="primary">"Сохранить реквизиты"</button>
-                                    {saved_view(save_entity.value())}
-                                </ActionForm>
+                                <EntityForm save=save_entity entity=Some(e)/>
                             </section>
                         })}
                         <section class="block">

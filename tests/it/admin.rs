@@ -517,7 +517,6 @@ async fn a_new_category_and_service_with_a_form_reach_the_resident_and_forms_cha
 #[tokio::test]
 async fn orders_past_their_sla_are_marked_in_the_staff_list() {
     let app = common::spawn().await;
-    let staff = app.staff_user("dispatcher@demo.ru").await;
     let (waiting, service): (i64, i64) = sqlx::query_as(
         "select order_id, service_id from orders where status = 'waiting' order by order_id limit 1",
     )
@@ -557,7 +556,6 @@ async fn orders_past_their_sla_are_marked_in_the_staff_list() {
         .await
         .unwrap();
     assert_eq!(marked(&list().await), Some(true));
-    let _ = staff;
 }
 
 #[tokio::test]
