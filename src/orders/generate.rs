@@ -266,7 +266,7 @@ pub async fn generate_orders(pool: &SqlitePool, count: u64, seed: u64) -> AppRes
         b.push(" returning order_id");
         let ids: Vec<i64> = b.build_query_scalar().fetch_all(&mut *tx).await?;
         let mut b: QueryBuilder<Sqlite> =
-            QueryBuilder::new("insert into orders_fts (rowid, body) ");
+            QueryBuilder::new("insert into order_search (order_id, body) ");
         b.push_values(ids.iter().zip(&rows), |mut row, (id, o)| {
             let service = &services
                 .iter()

@@ -24,9 +24,60 @@ pub struct ListQuery {
     pub utc_offset_minutes: i32,
 }
 
-fn sort_column(sort: SortKey, searching: bool) -> &'static str {
+/// The page of orders comes from one of two places. Without search text: the `orders`
+/// table through its (filter, sort) indexes. With search text: one of the full-text
+/// indexes (migration 0010), one per sort, whose rowid is the sort key
+/// `(value << 30) | order_id` — FTS5 yields matches in rowid order, so a page reads only
+/// its rows — driven from the FTS side (`orders_fts… f cross join orders o`), since the
+/// planner otherwise runs the match once per row of `orders`.
+fn search_table(sort: SortKey) -> &'static str {
     match sort {
-        SortKey::Number if searching => "f.rowid",
+        SortKey::Number => "orders_fts",
+        SortKey::Created => "orders_fts_created",
+        SortKey::Updated => "orders_fts_updated",
+        SortKey::Total => "orders_fts_total",
+    }
+}
+
+/// Bits of the order number in a sort key; the value takes the 33 above them.
+pub const SORT_ID_BITS: u32 = 30;
+const SORT_VALUE_MAX: i64 = (1 << 33) - 1;
+/// Dates in sort keys count seconds from 2020-01-01 UTC.
+const SORT_EPOCH: i64 = 1_577_836_800;
+
+fn sort_offset(sort: SortKey) -> i64 {
+    match sort {
+        SortKey::Created | SortKey::Updated => SORT_EPOCH,
+        SortKey::Number | SortKey::Total => 0,
+    }
+}
+
+/// The rowid an order has in the full-text index of `sort` (the same formula as the
+/// triggers of migration 0010): the value, clamped to what the key holds, then the number.
+pub fn sort_key(sort: SortKey, value: i64, order_id: i64) -> i64 {
+    if sort == SortKey::Number {
+        return order_id;
+    }
+    ((value - sort_offset(sort)).clamp(0, SORT_VALUE_MAX) << SORT_ID_BITS) | order_id
+}
+
+/// The SQL of the value a key of `sort` holds (`f.rowid` being the key).
+fn key_value_sql(sort: SortKey) -> String {
+    match sort {
+        SortKey::Number => "f.rowid".into(),
+        _ => format!("((f.rowid >> {SORT_ID_BITS}) + {})", sort_offset(sort)),
+    }
+}
+
+fn key_id_sql(sort: SortKey) -> String {
+    match sort {
+        SortKey::Number => "f.rowid".into(),
+        _ => format!("(f.rowid & {})", (1i64 << SORT_ID_BITS) - 1),
+    }
+}
+
+fn sort_column(sort: SortKey) -> &'static str {
+    match sort {
         SortKey::Number => "o.order_id",
         SortKey::Created => "o.created_at",
         SortKey::Updated => "o.updated_at",
@@ -34,9 +85,8 @@ fn sort_column(sort: SortKey, searching: bool) -> &'static str {
     }
 }
 
-/// Builds the list SQL: first the page of order ids (driven, when searching, from the
-/// FTS table — `orders_fts CROSS JOIN orders` — since the planner otherwise runs the match
-/// once per row), then the names of just those rows by primary key.
+/// Builds the list SQL: first the page of order ids, then the names of just those rows by
+/// primary key.
 pub fn build_list_query(q: &ListQuery, select: &str) -> QueryBuilder<'static, Sqlite> {
     let dir = if q.filter.ascending { "asc" } else { "desc" };
     let mut b: QueryBuilder<'static, Sqlite> =
@@ -57,42 +107,106 @@ pub fn build_page_query(q: &ListQuery) -> QueryBuilder<'static, Sqlite> {
 }
 
 fn push_page(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
-    let searching = crate::search::fts_query(&q.filter.q).is_some();
-    let col = sort_column(q.filter.sort, searching);
-    let id_col = if searching { "f.rowid" } else { "o.order_id" };
-    b.push(format!(
-        "select {id_col} as page_id, {col} as sort_value from "
-    ));
-    push_from_where(b, q);
     let (cmp, dir) = if q.filter.ascending {
         (">", "asc")
     } else {
         ("<", "desc")
     };
-    if let Some(c) = q.after {
-        if col == id_col {
-            b.push(format!(" and {id_col} {cmp} "))
-                .push_bind(c.order_id);
-        } else {
-            b.push(format!(" and ({col}, {id_col}) {cmp} ("))
-                .push_bind(c.value)
-                .push(", ")
-                .push_bind(c.order_id)
-                .push(")");
+    let sort = q.filter.sort;
+    if let Some(m) = fts_match(q) {
+        b.push(format!(
+            "select {} as page_id, {} as sort_value from {} f",
+            key_id_sql(sort),
+            key_value_sql(sort),
+            search_table(sort)
+        ));
+        let dated = q.filter.created_from.is_some() || q.filter.created_to.is_some();
+        if dated {
+            b.push(format!(
+                " cross join orders o on o.order_id = {}",
+                key_id_sql(sort)
+            ));
         }
-    }
-    if col == id_col {
-        b.push(format!(" order by {id_col} {dir}"));
+        b.push(format!(" where {} match ", search_table(sort)))
+            .push_bind(m);
+        if dated {
+            push_dates(b, q);
+        }
+        if let Some(c) = q.after {
+            b.push(format!(" and f.rowid {cmp} "))
+                .push_bind(sort_key(sort, c.value, c.order_id));
+        }
+        b.push(format!(" order by f.rowid {dir}"));
     } else {
-        b.push(format!(" order by {col} {dir}, {id_col} {dir}"));
+        let col = sort_column(sort);
+        b.push(format!(
+            "select o.order_id as page_id, {col} as sort_value from orders o where o.is_draft = 0"
+        ));
+        push_filters(b, q);
+        if let Some(c) = q.after {
+            if sort == SortKey::Number {
+                b.push(format!(" and o.order_id {cmp} "))
+                    .push_bind(c.order_id);
+            } else {
+                b.push(format!(" and ({col}, o.order_id) {cmp} ("))
+                    .push_bind(c.value)
+                    .push(", ")
+                    .push_bind(c.order_id)
+                    .push(")");
+            }
+        }
+        if sort == SortKey::Number {
+            b.push(format!(" order by o.order_id {dir}"));
+        } else {
+            b.push(format!(" order by {col} {dir}, o.order_id {dir}"));
+        }
     }
     b.push(" limit ").push_bind(q.limit);
 }
 
+/// The full-text query of a search: the words as prefixes, and the filters as the tokens
+/// the indexes carry (see migration 0010). `None` without search words.
+fn fts_match(q: &ListQuery) -> Option<String> {
+    let words = crate::search::fts_query(&q.filter.q)?;
+    let f = &q.filter;
+    let mut tokens = vec![words];
+    let mut token = |t: String| tokens.push(format!("\"{t}\""));
+    if let Some(a) = q.only_assignee {
+        token(format!("_a{a}"));
+    }
+    if let Some(s) = f.status {
+        token(format!("_s{}", s.as_db()));
+    }
+    if let Some(v) = f.service_id {
+        token(format!("_v{v}"));
+    }
+    if let Some(v) = f.assignee_id {
+        token(format!("_a{v}"));
+    }
+    if let Some(v) = f.legal_entity_id {
+        token(format!("_e{v}"));
+    }
+    match f.payment {
+        Some(PaymentFilter::Paid) => token("_p1".into()),
+        Some(PaymentFilter::Unpaid) => token("_p0".into()),
+        None => {}
+    }
+    if f.has_refund {
+        token("_r".into());
+    }
+    Some(tokens.join(" "))
+}
 /// How many orders the filter matches (for export progress).
 pub fn build_count_query(q: &ListQuery) -> QueryBuilder<'static, Sqlite> {
     let mut b: QueryBuilder<'static, Sqlite> = QueryBuilder::new("select count(*) from ");
-    push_from_where(&mut b, q);
+    if let Some(m) = fts_match(q) {
+        b.push("orders_fts f cross join orders o on o.order_id = f.rowid where orders_fts match ")
+            .push_bind(m);
+        push_dates(&mut b, q);
+    } else {
+        b.push("orders o where o.is_draft = 0");
+        push_filters(&mut b, q);
+    }
     b
 }
 
@@ -102,20 +216,9 @@ const NAME_JOINS: &str = " join services s on s.service_id = o.service_id \
      join premises p on p.premises_id = o.premises_id \
      left join staff a on a.staff_id = o.assignee_id";
 
-fn push_from_where(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
+/// The filters as conditions on `orders o` (the list without search words).
+fn push_filters(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
     let f = &q.filter;
-    match crate::search::fts_query(&f.q) {
-        Some(m) => {
-            b.push(
-                "orders_fts f cross join orders o on o.order_id = f.rowid where orders_fts match ",
-            );
-            b.push_bind(m);
-        }
-        None => {
-            b.push("orders o where 1 = 1");
-        }
-    }
-    b.push(" and o.is_draft = 0");
     if let Some(a) = q.only_assignee {
         b.push(" and o.assignee_id = ").push_bind(a);
     }
@@ -131,20 +234,7 @@ fn push_from_where(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
     if let Some(v) = f.legal_entity_id {
         b.push(" and o.legal_entity_id = ").push_bind(v);
     }
-    if let Some(ts) = f
-        .created_from
-        .as_deref()
-        .and_then(|d| crate::time::parse_date_input(d, q.utc_offset_minutes))
-    {
-        b.push(" and o.created_at >= ").push_bind(ts);
-    }
-    if let Some(ts) = f
-        .created_to
-        .as_deref()
-        .and_then(|d| crate::time::parse_date_input(d, q.utc_offset_minutes))
-    {
-        b.push(" and o.created_at < ").push_bind(ts + 86_400);
-    }
+    push_dates(b, q);
     match f.payment {
         Some(PaymentFilter::Paid) => {
             b.push(" and o.all_paid = 1");
@@ -159,7 +249,26 @@ fn push_from_where(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
     }
 }
 
-const LIST_COLUMNS: &str = "o.order_id, o.status, s.name as service_name, r.full_name as client_name, \
+/// The created-date range, on `orders o`, in the configured zone.
+fn push_dates(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
+    let f = &q.filter;
+    if let Some(ts) = f
+        .created_from
+        .as_deref()
+        .and_then(|d| crate::time::parse_date_input(d, q.utc_offset_minutes))
+    {
+        b.push(" and o.created_at >= ").push_bind(ts);
+    }
+    if let Some(ts) = f
+        .created_to
+        .as_deref()
+        .and_then(|d| crate::time::parse_date_input(d, q.utc_offset_minutes))
+    {
+        b.push(" and o.created_at < ").push_bind(ts + 86_400);
+    }
+}
+
+pub const LIST_COLUMNS: &str = "o.order_id, o.status, s.name as service_name, r.full_name as client_name, \
     p.address, a.full_name as assignee_name, o.created_at, o.updated_at, o.total_kopecks, o.all_paid, \
     o.costs_kopecks, o.refund_kopecks, o.refund_state, o.rating, o.unread_client_messages, \
     s.sla_take_hours, s.sla_done_hours";
@@ -188,7 +297,7 @@ pub async fn list_orders(
     Ok((rows.iter().map(order_row).collect::<AppResult<_>>()?, next))
 }
 
-fn order_row(r: &SqliteRow) -> AppResult<OrderRow> {
+pub fn order_row(r: &SqliteRow) -> AppResult<OrderRow> {
     let st = status(r.get("status"))?;
     let created_at: i64 = r.get("created_at");
     Ok(OrderRow {
@@ -227,7 +336,8 @@ pub fn search_text(order_id: i64, service: &str, client: &str, address: &str) ->
     crate::search::normalize(&format!("{order_id} {service} {client} {address}"))
 }
 
-/// (Re)indexes one order for search.
+/// (Re)indexes one order for search: its text into `order_search`, whose triggers fill the
+/// full-text indexes (drafts are not searchable).
 pub async fn index_order(conn: &mut SqliteConnection, order_id: i64) -> AppResult<()> {
     let row: Option<(String, String, String)> = sqlx::query_as(
         "select s.name, r.full_name, p.address from orders o join services s on s.service_id = o.service_id \
@@ -237,18 +347,45 @@ pub async fn index_order(conn: &mut SqliteConnection, order_id: i64) -> AppResul
     .bind(order_id)
     .fetch_optional(&mut *conn)
     .await?;
-    sqlx::query("delete from orders_fts where rowid = ?")
+    sqlx::query("delete from order_search where order_id = ?")
         .bind(order_id)
         .execute(&mut *conn)
         .await?;
     if let Some((service, client, address)) = row {
-        sqlx::query("insert into orders_fts (rowid, body) values (?, ?)")
+        if order_id >= 1 << SORT_ID_BITS {
+            return Err(AppError::internal("order numbers outgrew the search keys"));
+        }
+        sqlx::query("insert into order_search (order_id, body) values (?, ?)")
             .bind(order_id)
             .bind(search_text(order_id, &service, &client, &address))
             .execute(&mut *conn)
             .await?;
     }
     Ok(())
+}
+
+/// Indexes the orders that have no search text yet (all of them after migration 0010
+/// rebuilt the indexes), a thousand per transaction. Returns how many.
+pub async fn index_missing(pool: &SqlitePool) -> AppResult<usize> {
+    let mut done = 0;
+    loop {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "select o.order_id from orders o where o.is_draft = 0 \
+             and not exists (select 1 from order_search s where s.order_id = o.order_id) \
+             order by o.order_id limit 1000",
+        )
+        .fetch_all(pool)
+        .await?;
+        if ids.is_empty() {
+            return Ok(done);
+        }
+        let mut tx = crate::server::db::write_tx(pool).await?;
+        for id in &ids {
+            index_order(&mut tx, *id).await?;
+        }
+        tx.commit().await?;
+        done += ids.len();
+    }
 }
 
 pub async fn filter_options(

@@ -64,6 +64,12 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
     if booked > 0 {
         tracing::info!(booked, "money events booked in the ledger");
     }
+    let indexed = crate::orders::repo::index_missing(&pool)
+        .await
+        .map_err(|e| format!("search index: {e}"))?;
+    if indexed > 0 {
+        tracing::info!(indexed, "orders indexed for search");
+    }
     // Exports cut off by a restart are not coming back.
     sqlx::query("update exports set state = 'failed' where state = 'running'")
         .execute(&pool)

@@ -300,30 +300,201 @@ async fn assigned_only_lists_hold_only_own_orders() {
 }
 
 #[tokio::test]
-async fn search_is_driven_from_the_full_text_index() {
+async fn search_is_driven_from_the_full_text_index_in_every_sort() {
     let app = common::spawn().await;
-    let q = query(OrderFilter {
-        q: "иванов ленина".into(),
-        status: Some(OrderStatus::Waiting),
-        ..Default::default()
-    });
-    let sql = repo::build_page_query(&q).sql().to_owned();
-    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!("explain query plan {sql}"))
-        .bind("\"иванов\"* \"ленина\"*")
-        .bind("waiting")
-        .bind(51i64)
-        .fetch_all(app.pool())
+    for sort in SortKey::ALL {
+        for ascending in [false, true] {
+            let q = ListQuery {
+                after: Some(Cursor {
+                    value: 100,
+                    order_id: 40,
+                }),
+                ..query(OrderFilter {
+                    q: "иванов ленина".into(),
+                    status: Some(OrderStatus::Waiting),
+                    legal_entity_id: Some(1),
+                    sort,
+                    ascending,
+                    ..Default::default()
+                })
+            };
+            let sql = repo::build_page_query(&q).sql().to_owned();
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("explain query plan {sql}"))
+                    .bind("\"иванов\"* \"ленина\"* \"_swaiting\"")
+                    .bind(1i64)
+                    .bind(51i64)
+                    .fetch_all(app.pool())
+                    .await
+                    .unwrap();
+            assert!(
+                plan[0].3.starts_with("SCAN f VIRTUAL TABLE"),
+                "the FTS table drives the page: {plan:?}"
+            );
+            assert!(
+                plan.iter().all(|p| !p.3.contains("TEMP B-TREE")),
+                "{sort:?} asc={ascending}: the index's rowid order is the sort, no sort step: {plan:?}"
+            );
+        }
+    }
+}
+
+/// Every combination of search words, filters and sort gives exactly the rows of the
+/// same filters and sort without words (another query: `orders` by its indexes) that
+/// the words match — also after the orders change under the indexes.
+#[tokio::test]
+async fn searches_with_filters_agree_with_the_unsearched_list_in_every_sort() {
+    let app = common::spawn().await;
+    let pool = app.pool();
+    let master = app.staff_id("master@demo.ru").await;
+    let entity: i64 = sqlx::query_scalar(
+        "select legal_entity_id from legal_entities where name like '%ЧистоДом%'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let check = |round: &'static str| {
+        let app = &app;
+        async move {
+            let filters = [
+                OrderFilter::default(),
+                OrderFilter {
+                    status: Some(OrderStatus::Waiting),
+                    ..Default::default()
+                },
+                OrderFilter {
+                    status: Some(OrderStatus::Done),
+                    payment: Some(PaymentFilter::Paid),
+                    ..Default::default()
+                },
+                OrderFilter {
+                    assignee_id: Some(master),
+                    ..Default::default()
+                },
+                OrderFilter {
+                    legal_entity_id: Some(entity),
+                    payment: Some(PaymentFilter::Unpaid),
+                    ..Default::default()
+                },
+                OrderFilter {
+                    has_refund: true,
+                    ..Default::default()
+                },
+                OrderFilter {
+                    created_from: Some("2026-01-01".into()),
+                    ..Default::default()
+                },
+            ];
+            let mut compared = 0;
+            for words in ["ул", "уборка", "замена ул", "2"] {
+                let matched = ids(app, &query(search(words))).await;
+                for filter in &filters {
+                    for only_assignee in [None, Some(master)] {
+                        for sort in SortKey::ALL {
+                            for ascending in [false, true] {
+                                let plain = ListQuery {
+                                    only_assignee,
+                                    ..query(OrderFilter {
+                                        sort,
+                                        ascending,
+                                        ..filter.clone()
+                                    })
+                                };
+                                let expected: Vec<i64> = ids(app, &plain)
+                                    .await
+                                    .into_iter()
+                                    .filter(|id| matched.contains(id))
+                                    .collect();
+                                let searched = ListQuery {
+                                    filter: OrderFilter {
+                                        q: words.into(),
+                                        ..plain.filter.clone()
+                                    },
+                                    ..plain
+                                };
+                                assert_eq!(
+                                    ids(app, &searched).await,
+                                    expected,
+                                    "{round}: {words:?} {filter:?} {sort:?} asc={ascending} only={only_assignee:?}"
+                                );
+                                compared += expected.len();
+                            }
+                        }
+                    }
+                }
+            }
+            assert!(compared > 1000, "{round}: the cases hold rows ({compared})");
+        }
+    };
+    check("as seeded").await;
+    // Change what the indexes hold, the way services do: plain updates of `orders`.
+    sqlx::query(
+        "update orders set total_kopecks = (order_id * 7919) % 500000, all_paid = order_id % 2, \
+         updated_at = updated_at + (order_id % 5) * 3600 where order_id % 3 = 0",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("update orders set status = 'done', assignee_id = ? where order_id % 4 = 1")
+        .bind(master)
+        .execute(pool)
         .await
         .unwrap();
-    let first = &plan[0].3;
-    assert!(
-        first.starts_with("SCAN f VIRTUAL TABLE"),
-        "the FTS table drives the join: {plan:?}"
-    );
-    assert!(
-        plan.iter().all(|p| !p.3.contains("TEMP B-TREE")),
-        "newest-first needs no sort: {plan:?}"
-    );
+    sqlx::query("update orders set refund_state = 'processing' where order_id % 6 = 0")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "update orders set created_at = 1767214800 + order_id * 86400 where order_id % 5 = 2",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    check("after changes").await;
+
+    // No stale entries: each index holds every order once.
+    let orders: i64 = sqlx::query_scalar("select count(*) from orders where is_draft = 0")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    for table in [
+        "orders_fts",
+        "orders_fts_created",
+        "orders_fts_updated",
+        "orders_fts_total",
+    ] {
+        let mut n = 0;
+        for status in OrderStatus::ALL {
+            let c: i64 = sqlx::query_scalar(&format!(
+                "select count(*) from {table} where {table} match ?"
+            ))
+            .bind(format!("\"_s{}\"", status.as_db()))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            n += c;
+        }
+        assert_eq!(n, orders, "{table}");
+    }
+    // A user's words never reach the filter tokens.
+    assert!(ids(&app, &query(search("_swaiting"))).await.len() < 50);
+    assert!(ids(&app, &query(search("swaiting"))).await.is_empty());
+}
+
+/// The sort keys of the indexes: the value's order, then the number's; clamped values
+/// keep their place at the ends.
+#[test]
+fn sort_keys_order_like_their_value_then_number() {
+    let k = |v, id| repo::sort_key(SortKey::Total, v, id);
+    assert!(k(100, 5) < k(100, 6));
+    assert!(k(100, 6) < k(101, 1));
+    assert!(k(-5, 9) < k(1, 1));
+    assert_eq!(k(-5, 9), k(0, 9));
+    assert!(k(i64::MAX, 1) > k(8_589_934_590, 9));
+    assert!(k(i64::MAX, 1) > 0);
+    let t = |v, id| repo::sort_key(SortKey::Updated, v, id);
+    assert!(t(1_800_000_000, 3) < t(1_800_000_001, 2));
+    assert_eq!(repo::sort_key(SortKey::Number, 123, 7), 7);
 }
 
 async fn first_order(
