@@ -314,10 +314,11 @@ mod ssr {
         Ok(())
     }
 
-    /// Writes every row the query matches to an .xlsx file, page by page (constant memory),
-    /// recording progress on the export's row when an id is given. Reading the next page
-    /// and writing the last one run at the same time (the writer on a blocking thread), so
-    /// a long export costs about the slower of the two, not their sum.
+    /// Writes every row the query matches to an .xlsx file in constant memory, recording
+    /// progress on the export's row when an id is given. The rows come from one query on
+    /// one connection (its page cache stays warm; no page re-runs the filter), in batches
+    /// handed to a writer on a blocking thread, so reading and writing overlap and a long
+    /// export costs about the slower of the two, not their sum.
     pub async fn write_xlsx(
         pool: &SqlitePool,
         mut query: ListQuery,
@@ -325,35 +326,47 @@ mod ssr {
         offset: i32,
         export_id: Option<&str>,
     ) -> AppResult<()> {
+        use futures::TryStreamExt;
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir)
                 .await
                 .map_err(AppError::internal)?;
         }
-        query.limit = BATCH;
-        // Two pages in flight at most: memory stays constant.
+        // Every row at once: a negative limit is no limit in SQLite.
+        query.limit = -1;
+        query.after = None;
+        // Two batches in flight at most: memory stays constant.
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<OrderRow>>(2);
         let path = path.to_path_buf();
         let writer = tokio::task::spawn_blocking(move || write_pages(rx, &path, offset));
         let read = async {
+            let mut conn = pool.acquire().await?;
+            let mut sql = repo::build_list_query(&query, repo::LIST_COLUMNS);
+            let mut rows = sql.build().fetch(&mut *conn);
+            let mut batch = Vec::with_capacity(BATCH as usize);
             let mut fetched = 0i64;
             loop {
-                let (rows, next) = repo::list_orders(pool, &query).await?;
-                fetched += rows.len() as i64;
-                if tx.send(rows).await.is_err() {
-                    // The writer stopped: its error is reported below.
+                let row = rows.try_next().await?;
+                if let Some(r) = &row {
+                    batch.push(repo::order_row(r)?);
+                }
+                if batch.len() as i64 == BATCH || (row.is_none() && !batch.is_empty()) {
+                    fetched += batch.len() as i64;
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH as usize));
+                    if tx.send(full).await.is_err() {
+                        // The writer stopped: its error is reported below.
+                        break;
+                    }
+                    if let Some(id) = export_id {
+                        sqlx::query("update exports set done_rows = ? where export_id = ?")
+                            .bind(fetched)
+                            .bind(id)
+                            .execute(pool)
+                            .await?;
+                    }
+                }
+                if row.is_none() {
                     break;
-                }
-                if let Some(id) = export_id {
-                    sqlx::query("update exports set done_rows = ? where export_id = ?")
-                        .bind(fetched)
-                        .bind(id)
-                        .execute(pool)
-                        .await?;
-                }
-                match next {
-                    Some(c) => query.after = Some(c),
-                    None => break,
                 }
             }
             Ok::<(), AppError>(())
@@ -372,6 +385,9 @@ mod ssr {
         offset: i32,
     ) -> AppResult<()> {
         let mut workbook = Workbook::new();
+        // Deflate level 3, as Excel itself saves: ~30 % less time than the default 6 for
+        // a ~5 % bigger file.
+        workbook.set_zip_compression_level(3);
         let money = Format::new().set_num_format("#,##0.00\\ \"₽\"");
         let date = Format::new().set_num_format("dd.mm.yyyy hh:mm");
         let bold = Format::new().set_bold();
