@@ -8,7 +8,7 @@
 //! query on the same file, then the time and memory of a ~100,000-row export.
 
 use std::time::{Duration, Instant};
-use suz::orders::filter::{Cursor, OrderFilter, SortKey};
+use suz::orders::filter::{Cursor, OrderFilter, PaymentFilter, SortKey};
 use suz::orders::repo::{self, ListQuery};
 use suz::orders::status::OrderStatus;
 
@@ -63,6 +63,12 @@ async fn run() {
         .await
         .expect("database");
     suz::demo::seed(&pool).await.expect("demo catalog");
+    let indexed = suz::orders::repo::index_missing(&pool)
+        .await
+        .expect("search index");
+    if indexed > 0 {
+        println!("indexed {indexed} orders for search");
+    }
     let have: i64 = sqlx::query_scalar("select count(*) from orders")
         .fetch_one(&pool)
         .await
@@ -107,6 +113,17 @@ async fn run() {
         "замена гагарина",
         "петров пушкина",
     ];
+    // A month in the middle of the data.
+    let mid: i64 = sqlx::query_scalar("select created_at from orders where order_id = ?")
+        .bind(total / 2)
+        .fetch_one(&pool)
+        .await
+        .expect("middle order");
+    let day = |ts: i64| {
+        let t = suz::time::LocalDateTime::from_unix(ts, 180);
+        format!("{:04}-{:02}-{:02}", t.year, t.month, t.day)
+    };
+    let (month_from, month_to) = (day(mid), day(mid + 30 * 86_400));
     let q = |text: &str, status: Option<OrderStatus>, sort: SortKey| ListQuery {
         filter: OrderFilter {
             q: text.into(),
@@ -119,6 +136,28 @@ async fn run() {
         limit: 50,
         utc_offset_minutes: 180,
     };
+    let statuses = [
+        OrderStatus::Waiting,
+        OrderStatus::InProgress,
+        OrderStatus::Done,
+        OrderStatus::Cancelled,
+    ];
+    let entity: i64 = sqlx::query_scalar(
+        "select legal_entity_id from legal_entities where kind = 'partner' order by legal_entity_id limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("entity");
+    // Cursors of page 20 of a search sorted by total, found by paging there.
+    let mut deep = Vec::new();
+    for w in words {
+        let mut lq = q(w, None, SortKey::Total);
+        for _ in 0..19 {
+            let (_, next) = repo::list_orders(&pool, &lq).await.expect("list");
+            lq.after = next;
+        }
+        deep.push(lq);
+    }
     type Shape = (&'static str, Box<dyn Fn(usize) -> ListQuery>);
     let shapes: Vec<Shape> = vec![
         (
@@ -126,7 +165,7 @@ async fn run() {
             Box::new(move |i| {
                 q(
                     words[i % words.len()],
-                    Some(OrderStatus::InProgress),
+                    Some(statuses[i % 4]),
                     SortKey::Number,
                 )
             }),
@@ -136,24 +175,82 @@ async fn run() {
             Box::new(move |i| {
                 q(
                     pairs[i % pairs.len()],
-                    Some(OrderStatus::Done),
+                    Some(statuses[i % 4]),
                     SortKey::Number,
                 )
             }),
         ),
         (
-            "one word + status, sorted by total",
+            "one word + status, by total (largest first)",
             Box::new(move |i| {
                 q(
                     words[i % words.len()],
-                    Some(OrderStatus::Done),
+                    Some(statuses[i % 4]),
                     SortKey::Total,
                 )
             }),
         ),
         (
-            "no search + status, sorted by updated",
-            Box::new(move |_| q("", Some(OrderStatus::Waiting), SortKey::Updated)),
+            "one word + status, by total (smallest first)",
+            Box::new(move |i| {
+                let mut lq = q(
+                    words[i % words.len()],
+                    Some(statuses[i % 4]),
+                    SortKey::Total,
+                );
+                lq.filter.ascending = true;
+                lq
+            }),
+        ),
+        (
+            "one word + status, by updated",
+            Box::new(move |i| {
+                q(
+                    words[i % words.len()],
+                    Some(statuses[i % 4]),
+                    SortKey::Updated,
+                )
+            }),
+        ),
+        (
+            "two words + status, by total",
+            Box::new(move |i| {
+                q(
+                    pairs[i % pairs.len()],
+                    Some(statuses[i % 4]),
+                    SortKey::Total,
+                )
+            }),
+        ),
+        (
+            "one word + legal entity + paid, by created",
+            Box::new(move |i| {
+                let mut lq = q(words[i % words.len()], None, SortKey::Created);
+                lq.filter.legal_entity_id = Some(entity);
+                lq.filter.payment = Some(PaymentFilter::Paid);
+                lq
+            }),
+        ),
+        (
+            "one word + status + created in a month, by total",
+            Box::new(move |i| {
+                let mut lq = q(
+                    words[i % words.len()],
+                    Some(statuses[i % 4]),
+                    SortKey::Total,
+                );
+                lq.filter.created_from = Some(month_from.clone());
+                lq.filter.created_to = Some(month_to.clone());
+                lq
+            }),
+        ),
+        (
+            "one word, by total, page 20 (keyset)",
+            Box::new(move |i| deep[i % deep.len()].clone()),
+        ),
+        (
+            "no search + status, by updated",
+            Box::new(move |i| q("", Some(statuses[i % 4]), SortKey::Updated)),
         ),
         (
             "no search, newest first, page 200 (keyset)",
@@ -162,17 +259,6 @@ async fn run() {
                 lq.after = Some(Cursor {
                     value: 0,
                     order_id: total - 200 * 50,
-                });
-                lq
-            }),
-        ),
-        (
-            "one word, page 20 (keyset)",
-            Box::new(move |i| {
-                let mut lq = q(words[i % words.len()], None, SortKey::Number);
-                lq.after = Some(Cursor {
-                    value: 0,
-                    order_id: total - 20 * 2000,
                 });
                 lq
             }),
@@ -203,15 +289,17 @@ async fn run() {
         report(&format!("{name} [raw SQL]"), raw);
     }
 
-    // Export: the filter is chosen to match about 100,000 rows.
-    let entity: i64 = sqlx::query_scalar("select legal_entity_id from legal_entities where kind = 'partner' order by legal_entity_id limit 1")
-        .fetch_one(&pool)
-        .await
-        .expect("entity");
+    // Export: the newest 100,000 orders or so — every order created since the day of the
+    // 100,000th newest.
+    let since: i64 = sqlx::query_scalar(
+        "select created_at from orders where is_draft = 0 order by order_id desc limit 1 offset 99999",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("100,000th order");
     let lq = ListQuery {
         filter: OrderFilter {
-            legal_entity_id: Some(entity),
-            status: Some(OrderStatus::Done),
+            created_from: Some(day(since + 86_400)),
             ..Default::default()
         },
         after: None,
@@ -224,6 +312,22 @@ async fn run() {
         .fetch_one(&pool)
         .await
         .expect("count");
+    // The reading half alone: every page of the export's query.
+    let t = Instant::now();
+    let mut read = lq.clone();
+    let mut read_rows = 0;
+    loop {
+        let (page, next) = repo::list_orders(&pool, &read).await.expect("page");
+        read_rows += page.len();
+        match next {
+            Some(c) => read.after = Some(c),
+            None => break,
+        }
+    }
+    println!(
+        "\nreading the {read_rows} rows of the export alone: {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     let out = std::path::PathBuf::from(&path).with_extension("export.xlsx");
     let rss_before = rss_kib("VmRSS:");
     let t = Instant::now();
@@ -232,6 +336,13 @@ async fn run() {
         .expect("export");
     let elapsed = t.elapsed();
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    // The file holds every row (read back outside the timing).
+    let written = {
+        use calamine::{open_workbook, Reader, Xlsx};
+        let mut book: Xlsx<_> = open_workbook(&out).expect("xlsx");
+        book.worksheet_range("Заказы").expect("sheet").height() as i64 - 1
+    };
+    assert_eq!(written, rows, "every matching order is in the file");
     println!(
         "\nexport of {rows} rows: {:.2} s, file {:.1} MB, RSS {} MB before, {} MB after, peak {} MB",
         elapsed.as_secs_f64(),
