@@ -315,10 +315,9 @@ mod ssr {
     }
 
     /// Writes every row the query matches to an .xlsx file in constant memory, recording
-    /// progress on the export's row when an id is given. The rows come from one query on
-    /// one connection (its page cache stays warm; no page re-runs the filter), in batches
-    /// handed to a writer on a blocking thread, so reading and writing overlap and a long
-    /// export costs about the slower of the two, not their sum.
+    /// progress on the export's row when an id is given. Pages of rows (one JSON value
+    /// each, see [`repo::export_page`]) go to a writer on a blocking thread, so reading
+    /// and writing overlap and a long export costs about the slower of the two.
     pub async fn write_xlsx(
         pool: &SqlitePool,
         mut query: ListQuery,
@@ -326,47 +325,36 @@ mod ssr {
         offset: i32,
         export_id: Option<&str>,
     ) -> AppResult<()> {
-        use futures::TryStreamExt;
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir)
                 .await
                 .map_err(AppError::internal)?;
         }
-        // Every row at once: a negative limit is no limit in SQLite.
-        query.limit = -1;
+        query.limit = BATCH;
         query.after = None;
-        // Two batches in flight at most: memory stays constant.
+        // Two pages in flight at most: memory stays constant.
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<OrderRow>>(2);
         let path = path.to_path_buf();
         let writer = tokio::task::spawn_blocking(move || write_pages(rx, &path, offset));
         let read = async {
-            let mut conn = pool.acquire().await?;
-            let mut sql = repo::build_list_query(&query, repo::LIST_COLUMNS);
-            let mut rows = sql.build().fetch(&mut *conn);
-            let mut batch = Vec::with_capacity(BATCH as usize);
             let mut fetched = 0i64;
             loop {
-                let row = rows.try_next().await?;
-                if let Some(r) = &row {
-                    batch.push(repo::order_row(r)?);
-                }
-                if batch.len() as i64 == BATCH || (row.is_none() && !batch.is_empty()) {
-                    fetched += batch.len() as i64;
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH as usize));
-                    if tx.send(full).await.is_err() {
-                        // The writer stopped: its error is reported below.
-                        break;
-                    }
-                    if let Some(id) = export_id {
-                        sqlx::query("update exports set done_rows = ? where export_id = ?")
-                            .bind(fetched)
-                            .bind(id)
-                            .execute(pool)
-                            .await?;
-                    }
-                }
-                if row.is_none() {
+                let (rows, next) = repo::export_page(pool, &query).await?;
+                fetched += rows.len() as i64;
+                if tx.send(rows).await.is_err() {
+                    // The writer stopped: its error is reported below.
                     break;
+                }
+                if let Some(id) = export_id {
+                    sqlx::query("update exports set done_rows = ? where export_id = ?")
+                        .bind(fetched)
+                        .bind(id)
+                        .execute(pool)
+                        .await?;
+                }
+                match next {
+                    Some(c) => query.after = Some(c),
+                    None => break,
                 }
             }
             Ok::<(), AppError>(())

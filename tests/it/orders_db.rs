@@ -481,6 +481,52 @@ async fn searches_with_filters_agree_with_the_unsearched_list_in_every_sort() {
     assert!(ids(&app, &query(search("swaiting"))).await.is_empty());
 }
 
+/// The export's pages (packed by SQLite) hold exactly the list's rows in the list's
+/// order, with ties on the sort value across page ends.
+#[tokio::test]
+async fn export_pages_hold_the_list_in_its_order() {
+    let app = common::spawn().await;
+    sqlx::query("update orders set total_kopecks = (order_id % 4) * 2500, updated_at = 1800000000 + (order_id % 3)")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    for sort in SortKey::ALL {
+        for ascending in [false, true] {
+            for (q, status) in [
+                ("", None),
+                ("ул", None),
+                ("", Some(OrderStatus::Waiting)),
+                ("ул", Some(OrderStatus::Waiting)),
+            ] {
+                let lq = query(OrderFilter {
+                    q: q.into(),
+                    status,
+                    sort,
+                    ascending,
+                    ..Default::default()
+                });
+                let listed = repo::list_orders(app.pool(), &lq).await.unwrap().0;
+                let mut exported = Vec::new();
+                let mut page = ListQuery { limit: 4, ..lq };
+                loop {
+                    let (rows, next) = repo::export_page(app.pool(), &page).await.unwrap();
+                    assert!(rows.len() <= 4);
+                    exported.extend(rows);
+                    match next {
+                        Some(c) => page.after = Some(c),
+                        None => break,
+                    }
+                }
+                assert!(!listed.is_empty());
+                assert_eq!(
+                    exported, listed,
+                    "{sort:?} asc={ascending} q={q:?} {status:?}"
+                );
+            }
+        }
+    }
+}
+
 /// The sort keys of the indexes: the value's order, then the number's; clamped values
 /// keep their place at the ends.
 #[test]
