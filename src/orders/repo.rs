@@ -385,8 +385,8 @@ pub fn order_row(r: &SqliteRow) -> AppResult<OrderRow> {
 }
 
 /// One page of the export (`q.limit` rows after `q.after`) and where the next starts.
-/// SQLite packs the page into one JSON value: the driver hands rows from its thread one
-/// by one (~14 µs a row measured at 100,000 rows), one value a page costs ~1 µs a row.
+/// SQLite packs the page into one JSON value: the driver hands rows over from its thread
+/// one by one, and reading 98,863 rows that way took 2.2 s in the benchmark, packed 1.5 s.
 pub async fn export_page(
     pool: &SqlitePool,
     q: &ListQuery,
