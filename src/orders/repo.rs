@@ -310,7 +310,8 @@ pub async fn list_orders(
 }
 
 /// The columns of a list row as read, in `LIST_COLUMNS` order (also the order of the
-/// JSON arrays of [`export_page`]).
+/// inner JSON arrays of [`export_page`], which serde reads field by field).
+#[derive(serde::Deserialize)]
 struct ListFields {
     order_id: i64,
     status: String,
@@ -392,19 +393,17 @@ pub async fn export_page(
     q: &ListQuery,
 ) -> AppResult<(Vec<OrderRow>, Option<Cursor>)> {
     let mut b: QueryBuilder<'static, Sqlite> = QueryBuilder::new(
-        "select json_group_array(json_array(page_id, sort_value, order_id, status, service_name, \
-         client_name, address, assignee_name, created_at, updated_at, total_kopecks, all_paid, \
-         costs_kopecks, refund_kopecks, refund_state, rating, unread_client_messages, \
-         sla_take_hours, sla_done_hours)) from (",
+        "select json_group_array(json_array(page_id, sort_value, json_array(order_id, status, \
+         service_name, client_name, address, assignee_name, created_at, updated_at, \
+         total_kopecks, all_paid, costs_kopecks, refund_kopecks, refund_state, rating, \
+         unread_client_messages, sla_take_hours, sla_done_hours))) from (",
     );
     push_ordered(&mut b, q, Some(LIST_COLUMNS));
     b.push(")");
     let packed: String = b.build_query_scalar().fetch_one(pool).await?;
-    let mut rows: Vec<(i64, i64, ListFields)> = serde_json::from_str::<Vec<PackedRow>>(&packed)
-        .map_err(AppError::internal)?
-        .into_iter()
-        .map(|p| (p.0, p.1, p.2))
-        .collect();
+    // Page id, sort value, the list's fields.
+    let mut rows: Vec<(i64, i64, ListFields)> =
+        serde_json::from_str(&packed).map_err(AppError::internal)?;
     // An aggregate's input order is not promised: the page is put in the list's order.
     rows.sort_by_key(|(id, value, _)| (*value, *id));
     if !q.filter.ascending {
@@ -423,60 +422,6 @@ pub async fn export_page(
         .map(|(_, _, f)| f.into_row(now))
         .collect::<AppResult<_>>()?;
     Ok((rows, next))
-}
-
-/// A page row as packed by [`export_page`]: page id, sort value, then the list's fields.
-struct PackedRow(i64, i64, ListFields);
-
-impl<'de> serde::Deserialize<'de> for PackedRow {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        struct Flat(
-            i64,
-            i64,
-            i64,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            Option<String>,
-            Option<i64>,
-            i64,
-            Option<i64>,
-            Option<i64>,
-        );
-        let f = Flat::deserialize(d)?;
-        Ok(PackedRow(
-            f.0,
-            f.1,
-            ListFields {
-                order_id: f.2,
-                status: f.3,
-                service_name: f.4,
-                client_name: f.5,
-                address: f.6,
-                assignee_name: f.7,
-                created_at: f.8,
-                updated_at: f.9,
-                total_kopecks: f.10,
-                all_paid: f.11,
-                costs_kopecks: f.12,
-                refund_kopecks: f.13,
-                refund_state: f.14,
-                rating: f.15,
-                unread_client_messages: f.16,
-                sla_take_hours: f.17,
-                sla_done_hours: f.18,
-            },
-        ))
-    }
 }
 
 /// The text an order is found by: number, service, client, address.
