@@ -207,17 +207,17 @@ fn fts_match(q: &ListQuery) -> Option<String> {
     }
     Some(tokens.join(" "))
 }
+
 /// How many orders the filter matches (for export progress).
 pub fn build_count_query(q: &ListQuery) -> QueryBuilder<'static, Sqlite> {
-    let mut b: QueryBuilder<'static, Sqlite> = QueryBuilder::new("select count(*) from ");
-    if let Some(m) = fts_match(q) {
-        b.push("orders_fts f cross join orders o on o.order_id = f.rowid where orders_fts match ")
-            .push_bind(m);
-        push_dates(&mut b, q);
-    } else {
-        b.push("orders o where o.is_draft = 0");
-        push_filters(&mut b, q);
-    }
+    let mut b: QueryBuilder<'static, Sqlite> = QueryBuilder::new("select count(*) from (");
+    let all = ListQuery {
+        after: None,
+        limit: -1,
+        ..q.clone()
+    };
+    push_ordered(&mut b, &all, None);
+    b.push(")");
     b
 }
 

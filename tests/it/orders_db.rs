@@ -412,6 +412,12 @@ async fn searches_with_filters_agree_with_the_unsearched_list_in_every_sort() {
                                     },
                                     ..plain
                                 };
+                                let counted: i64 = repo::build_count_query(&searched)
+                                    .build_query_scalar()
+                                    .fetch_one(app.pool())
+                                    .await
+                                    .unwrap();
+                                assert_eq!(counted, expected.len() as i64, "{words:?} {filter:?}");
                                 assert_eq!(
                                     ids(app, &searched).await,
                                     expected,
