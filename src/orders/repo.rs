@@ -461,17 +461,21 @@ pub async fn index_order(conn: &mut SqliteConnection, order_id: i64) -> AppResul
 /// rebuilt the indexes), a thousand per transaction. Returns how many.
 pub async fn index_missing(pool: &SqlitePool) -> AppResult<usize> {
     let mut done = 0;
+    // Keyset: each batch starts after the last, not again from the first order.
+    let mut after = 0i64;
     loop {
         let ids: Vec<i64> = sqlx::query_scalar(
-            "select o.order_id from orders o where o.is_draft = 0 \
+            "select o.order_id from orders o where o.order_id > ? and o.is_draft = 0 \
              and not exists (select 1 from order_search s where s.order_id = o.order_id) \
              order by o.order_id limit 1000",
         )
+        .bind(after)
         .fetch_all(pool)
         .await?;
-        if ids.is_empty() {
+        let Some(&last) = ids.last() else {
             return Ok(done);
-        }
+        };
+        after = last;
         let mut tx = crate::server::db::write_tx(pool).await?;
         for id in &ids {
             index_order(&mut tx, *id).await?;

@@ -533,6 +533,39 @@ async fn export_pages_hold_the_list_in_its_order() {
     }
 }
 
+/// Orders without search text (all of them right after migration 0010) are indexed at
+/// start, batch after batch, and found again in every sort.
+#[tokio::test]
+async fn orders_missing_from_the_index_are_indexed_at_start() {
+    let app = common::spawn().await;
+    let pool = app.pool();
+    let before = ids(&app, &query(search("ул"))).await;
+    assert!(!before.is_empty());
+    let orders: i64 = sqlx::query_scalar("select count(*) from orders where is_draft = 0")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    sqlx::query("delete from order_search")
+        .execute(pool)
+        .await
+        .unwrap();
+    assert!(ids(&app, &query(search("ул"))).await.is_empty());
+    assert_eq!(repo::index_missing(pool).await.unwrap() as i64, orders);
+    assert_eq!(repo::index_missing(pool).await.unwrap(), 0, "nothing twice");
+    for sort in SortKey::ALL {
+        let mut found = ids(
+            &app,
+            &query(OrderFilter {
+                sort,
+                ..search("ул")
+            }),
+        )
+        .await;
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        assert_eq!(found, before, "{sort:?}");
+    }
+}
+
 /// The sort keys of the indexes: the value's order, then the number's; clamped values
 /// keep their place at the ends.
 #[test]
