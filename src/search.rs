@@ -19,20 +19,11 @@ pub fn terms(query: &str) -> Vec<String> {
         .collect()
 }
 
-/// An FTS5 MATCH expression: every word as a prefix, all required; `None` for no words.
-/// Words are quoted, so nothing a user types is read as FTS syntax.
-pub fn fts_query(query: &str) -> Option<String> {
-    let terms = terms(query);
-    if terms.is_empty() {
-        return None;
-    }
-    Some(
-        terms
-            .iter()
-            .map(|t| format!("\"{}\"*", t.replace('"', "")))
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
+/// Whether a word of `text` (normalised with [`normalize`]) starts with `term` — what the
+/// full-text indexes' prefix queries do, for texts kept out of them (service names).
+pub fn has_word_starting_with(text: &str, term: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric())
+        .any(|w| w.starts_with(term))
 }
 
 /// Whether every query term occurs in `text` (normalised with [`normalize`]): inside a
@@ -96,16 +87,28 @@ mod tests {
     }
 
     #[test]
-    fn builds_safe_prefix_queries() {
-        assert_eq!(
-            fts_query("  Иванов, Ленина 10 ").as_deref(),
-            Some("\"иванов\"* \"ленина\"* \"10\"*")
+    fn finds_word_beginnings_like_the_prefix_index() {
+        let name = normalize("Замена смесителя (кухня/ванная)");
+        assert!(has_word_starting_with(&name, "смес"));
+        assert!(has_word_starting_with(&name, "ванная"));
+        assert!(has_word_starting_with(&name, "замена"));
+        assert!(
+            !has_word_starting_with(&name, "меси"),
+            "inside a word is not a beginning"
         );
+        assert!(!has_word_starting_with(&name, "заменаа"));
+        assert!(has_word_starting_with(&normalize("Ёлки"), "елк"));
+    }
+
+    #[test]
+    fn splits_queries_into_plain_words() {
+        assert_eq!(terms("  Иванов, Ленина 10 "), ["иванов", "ленина", "10"]);
+        // Nothing a user types is FTS syntax: only letters and digits reach the query.
         assert_eq!(
-            fts_query("\"OR\" NEAR(a b)").as_deref(),
-            Some("\"or\"* \"near\"* \"a\"* \"b\"*")
+            terms("\"OR\" NEAR(a b) _s1*"),
+            ["or", "near", "a", "b", "s1"]
         );
-        assert_eq!(fts_query(" ,.- "), None);
+        assert!(terms(" ,.- ").is_empty());
         assert_eq!(terms("a b c d e f g h i j").len(), 8);
     }
 

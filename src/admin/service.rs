@@ -1384,17 +1384,6 @@ pub async fn save_service(
             .execute(&mut *tx)
             .await?;
     }
-    // Orders are found by their service's name: a renamed service is re-indexed.
-    if before.as_ref().is_some_and(|b| b.name != form.name) {
-        let orders: Vec<i64> =
-            sqlx::query_scalar("select order_id from orders where service_id = ? and is_draft = 0")
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
-        for order_id in orders {
-            crate::orders::repo::index_order(&mut tx, order_id).await?;
-        }
-    }
     let saved = service_form(&mut tx, id).await?;
     audit(
         &mut tx,

@@ -87,11 +87,15 @@ fn sort_column(sort: SortKey) -> &'static str {
 
 /// Builds the list SQL: first the page of order ids, then the names of just those rows by
 /// primary key.
-pub fn build_list_query(q: &ListQuery, select: &str) -> QueryBuilder<'static, Sqlite> {
+pub fn build_list_query(
+    q: &ListQuery,
+    ctx: &SearchContext,
+    select: &str,
+) -> QueryBuilder<'static, Sqlite> {
     let dir = if q.filter.ascending { "asc" } else { "desc" };
     let mut b: QueryBuilder<'static, Sqlite> =
         QueryBuilder::new(format!("select {select}, page.sort_value from ("));
-    push_page(&mut b, q);
+    push_ordered(&mut b, q, ctx, None);
     b.push(format!(
         ") page cross join orders o on o.order_id = page.page_id{NAME_JOINS} \
          order by page.sort_value {dir}, page.page_id {dir}"
@@ -100,20 +104,21 @@ pub fn build_list_query(q: &ListQuery, select: &str) -> QueryBuilder<'static, Sq
 }
 
 /// The page of order ids alone (what decides the speed of the list).
-pub fn build_page_query(q: &ListQuery) -> QueryBuilder<'static, Sqlite> {
+pub fn build_page_query(q: &ListQuery, ctx: &SearchContext) -> QueryBuilder<'static, Sqlite> {
     let mut b: QueryBuilder<'static, Sqlite> = QueryBuilder::new("");
-    push_page(&mut b, q);
+    push_ordered(&mut b, q, ctx, None);
     b
-}
-
-fn push_page(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
-    push_ordered(b, q, None);
 }
 
 /// The rows of a list in order: page id and sort value, and with `columns` also those
 /// (joined to the names, the driving table kept first by `cross join`). A negative limit
 /// is none.
-fn push_ordered(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery, columns: Option<&str>) {
+fn push_ordered(
+    b: &mut QueryBuilder<'static, Sqlite>,
+    q: &ListQuery,
+    ctx: &SearchContext,
+    columns: Option<&str>,
+) {
     let extra = columns.map(|c| format!(", {c}")).unwrap_or_default();
     let names = if columns.is_some() { NAME_JOINS } else { "" };
     let (cmp, dir) = if q.filter.ascending {
@@ -122,7 +127,7 @@ fn push_ordered(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery, columns: O
         ("<", "desc")
     };
     let sort = q.filter.sort;
-    if let Some(m) = fts_match(q) {
+    if let Some(m) = fts_match(q, ctx) {
         b.push(format!(
             "select {} as page_id, {} as sort_value{extra} from {} f",
             key_id_sql(sort),
@@ -175,13 +180,87 @@ fn push_ordered(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery, columns: O
     }
 }
 
-/// The full-text query of a search: the words as prefixes, and the filters as the tokens
-/// the indexes carry (see migration 0010). `None` without search words.
-fn fts_match(q: &ListQuery) -> Option<String> {
-    let words = crate::search::fts_query(&q.filter.q)?;
+/// What a search needs besides the query: the services, whose names the words are looked
+/// up in (migration 0011 keeps them out of the indexed text), and the newest creation
+/// date (the end of a date range given only its start). Loaded only for a search.
+#[derive(Debug, Clone, Default)]
+pub struct SearchContext {
+    /// (service, legal entity, normalised name)
+    services: Vec<(i64, i64, String)>,
+    newest_created: Option<i64>,
+}
+
+impl SearchContext {
+    pub async fn load(pool: &SqlitePool, q: &ListQuery) -> AppResult<SearchContext> {
+        if crate::search::terms(&q.filter.q).is_empty() {
+            return Ok(SearchContext::default());
+        }
+        let services: Vec<(i64, i64, String)> =
+            sqlx::query_as("select service_id, legal_entity_id, name from services")
+                .fetch_all(pool)
+                .await?;
+        let newest_created = if q.filter.created_from.is_some() && q.filter.created_to.is_none() {
+            sqlx::query_scalar("select max(created_at) from orders")
+                .fetch_one(pool)
+                .await?
+        } else {
+            None
+        };
+        Ok(SearchContext {
+            services: services
+                .into_iter()
+                .map(|(id, entity, name)| (id, entity, crate::search::normalize(&name)))
+                .collect(),
+            newest_created,
+        })
+    }
+}
+
+/// Months since January 2020 (UTC) of a moment, from 0: the `_m` token of migration 0011.
+pub fn month_token(ts: i64) -> i64 {
+    let t = crate::time::LocalDateTime::from_unix(ts, 0);
+    ((t.year - 2020) * 12 + i64::from(t.month) - 1).max(0)
+}
+
+/// A created-date range of more months than this is not narrowed by month tokens (it
+/// holds most orders anyway; the row check finds a page quickly).
+const MONTH_TOKENS_MAX: i64 = 24;
+
+/// The full-text query of a search (`None` without search words): every word as a prefix
+/// of the order's text or as one of the services whose names hold it, and the filters as
+/// the tokens the indexes carry (migrations 0010 and 0011), all required.
+fn fts_match(q: &ListQuery, ctx: &SearchContext) -> Option<String> {
     let f = &q.filter;
-    let mut tokens = vec![words];
-    let mut token = |t: String| tokens.push(format!("\"{t}\""));
+    let terms = crate::search::terms(&f.q);
+    if terms.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for t in &terms {
+        // Only services the list's own filters leave in.
+        let services: Vec<i64> = ctx
+            .services
+            .iter()
+            .filter(|(id, entity, name)| {
+                f.legal_entity_id.is_none_or(|e| e == *entity)
+                    && f.service_id.is_none_or(|s| s == *id)
+                    && crate::search::has_word_starting_with(name, t)
+            })
+            .map(|(id, _, _)| *id)
+            .collect();
+        if f.service_id.is_some() && !services.is_empty() {
+            // The chosen service's name holds the word: every order of the list does.
+            continue;
+        }
+        let word = format!("\"{t}\"*");
+        if services.is_empty() {
+            parts.push(word);
+        } else {
+            let alternatives: Vec<String> = services.iter().map(|v| format!("\"_v{v}\"")).collect();
+            parts.push(format!("({word} OR {})", alternatives.join(" OR ")));
+        }
+    }
+    let mut token = |t: String| parts.push(format!("\"{t}\""));
     if let Some(a) = q.only_assignee {
         token(format!("_a{a}"));
     }
@@ -205,18 +284,35 @@ fn fts_match(q: &ListQuery) -> Option<String> {
     if f.has_refund {
         token("_r".into());
     }
-    Some(tokens.join(" "))
+    if let Some(months) = range_months(q, ctx) {
+        let alternatives: Vec<String> = months.map(|m| format!("\"_m{m}\"")).collect();
+        parts.push(format!("({})", alternatives.join(" OR ")));
+    }
+    Some(parts.join(" AND "))
+}
+
+/// The month tokens a created-date range spans (`None`: no range, or too wide to help).
+fn range_months(q: &ListQuery, ctx: &SearchContext) -> Option<std::ops::RangeInclusive<i64>> {
+    let (from, to) = date_bounds(q);
+    if from.is_none() && to.is_none() {
+        return None;
+    }
+    let first = from.map_or(0, month_token);
+    let last = to.map(|t| t - 1).or(ctx.newest_created).map(month_token)?;
+    // An empty range (the end before the start) keeps one month: the row check empties it.
+    let last = last.max(first);
+    (last - first < MONTH_TOKENS_MAX).then_some(first..=last)
 }
 
 /// How many orders the filter matches (for export progress).
-pub fn build_count_query(q: &ListQuery) -> QueryBuilder<'static, Sqlite> {
+pub fn build_count_query(q: &ListQuery, ctx: &SearchContext) -> QueryBuilder<'static, Sqlite> {
     let mut b: QueryBuilder<'static, Sqlite> = QueryBuilder::new("select count(*) from (");
     let all = ListQuery {
         after: None,
         limit: -1,
         ..q.clone()
     };
-    push_ordered(&mut b, &all, None);
+    push_ordered(&mut b, &all, ctx, None);
     b.push(")");
     b
 }
@@ -261,22 +357,25 @@ fn push_filters(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
     }
 }
 
-/// The created-date range, on `orders o`, in the configured zone.
-fn push_dates(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
+/// The created-date range as moments: from (inclusive) and to (exclusive), in the
+/// configured zone.
+fn date_bounds(q: &ListQuery) -> (Option<i64>, Option<i64>) {
     let f = &q.filter;
-    if let Some(ts) = f
-        .created_from
-        .as_deref()
-        .and_then(|d| crate::time::parse_date_input(d, q.utc_offset_minutes))
-    {
+    let at = |d: &Option<String>| {
+        d.as_deref()
+            .and_then(|d| crate::time::parse_date_input(d, q.utc_offset_minutes))
+    };
+    (at(&f.created_from), at(&f.created_to).map(|t| t + 86_400))
+}
+
+/// The created-date range, on `orders o`.
+fn push_dates(b: &mut QueryBuilder<'static, Sqlite>, q: &ListQuery) {
+    let (from, to) = date_bounds(q);
+    if let Some(ts) = from {
         b.push(" and o.created_at >= ").push_bind(ts);
     }
-    if let Some(ts) = f
-        .created_to
-        .as_deref()
-        .and_then(|d| crate::time::parse_date_input(d, q.utc_offset_minutes))
-    {
-        b.push(" and o.created_at < ").push_bind(ts + 86_400);
+    if let Some(ts) = to {
+        b.push(" and o.created_at < ").push_bind(ts);
     }
 }
 
@@ -290,9 +389,10 @@ pub async fn list_orders(
     pool: &SqlitePool,
     q: &ListQuery,
 ) -> AppResult<(Vec<OrderRow>, Option<Cursor>)> {
+    let ctx = SearchContext::load(pool, q).await?;
     let mut probe = q.clone();
     probe.limit = q.limit + 1;
-    let rows = build_list_query(&probe, LIST_COLUMNS)
+    let rows = build_list_query(&probe, &ctx, LIST_COLUMNS)
         .build()
         .fetch_all(pool)
         .await?;
@@ -391,6 +491,7 @@ pub fn order_row(r: &SqliteRow) -> AppResult<OrderRow> {
 pub async fn export_page(
     pool: &SqlitePool,
     q: &ListQuery,
+    ctx: &SearchContext,
 ) -> AppResult<(Vec<OrderRow>, Option<Cursor>)> {
     let mut b: QueryBuilder<'static, Sqlite> = QueryBuilder::new(
         "select json_group_array(json_array(page_id, sort_value, json_array(order_id, status, \
@@ -398,7 +499,7 @@ pub async fn export_page(
          total_kopecks, all_paid, costs_kopecks, refund_kopecks, refund_state, rating, \
          unread_client_messages, sla_take_hours, sla_done_hours))) from (",
     );
-    push_ordered(&mut b, q, Some(LIST_COLUMNS));
+    push_ordered(&mut b, q, ctx, Some(LIST_COLUMNS));
     b.push(")");
     let packed: String = b.build_query_scalar().fetch_one(pool).await?;
     // Page id, sort value, the list's fields.
@@ -424,16 +525,17 @@ pub async fn export_page(
     Ok((rows, next))
 }
 
-/// The text an order is found by: number, service, client, address.
-pub fn search_text(order_id: i64, service: &str, client: &str, address: &str) -> String {
-    crate::search::normalize(&format!("{order_id} {service} {client} {address}"))
+/// The text an order is found by: number, client, address (words of its service's name
+/// are looked up in the services at query time, see [`SearchContext`]).
+pub fn search_text(order_id: i64, client: &str, address: &str) -> String {
+    crate::search::normalize(&format!("{order_id} {client} {address}"))
 }
 
 /// (Re)indexes one order for search: its text into `order_search`, whose triggers fill the
-/// full-text indexes (drafts are not searchable).
+/// full-text indexes. Drafts are not searchable until submitted.
 pub async fn index_order(conn: &mut SqliteConnection, order_id: i64) -> AppResult<()> {
-    let row: Option<(String, String, String)> = sqlx::query_as(
-        "select s.name, r.full_name, p.address from orders o join services s on s.service_id = o.service_id \
+    let row: Option<(String, String)> = sqlx::query_as(
+        "select r.full_name, p.address from orders o \
          join residents r on r.resident_id = o.resident_id join premises p on p.premises_id = o.premises_id \
          where o.order_id = ? and o.is_draft = 0",
     )
@@ -444,44 +546,99 @@ pub async fn index_order(conn: &mut SqliteConnection, order_id: i64) -> AppResul
         .bind(order_id)
         .execute(&mut *conn)
         .await?;
-    if let Some((service, client, address)) = row {
+    if let Some((client, address)) = row {
         if order_id >= 1 << SORT_ID_BITS {
             return Err(AppError::internal("order numbers outgrew the search keys"));
         }
         sqlx::query("insert into order_search (order_id, body) values (?, ?)")
             .bind(order_id)
-            .bind(search_text(order_id, &service, &client, &address))
+            .bind(search_text(order_id, &client, &address))
             .execute(&mut *conn)
             .await?;
     }
     Ok(())
 }
 
-/// Indexes the orders that have no search text yet (all of them after migration 0010
-/// rebuilt the indexes), a thousand per transaction. Returns how many.
+/// Indexes many orders that have no search text yet — `texts` are (order, text) — inside
+/// the caller's transaction. Row by row, the triggers add each order to the four indexes
+/// in the order the rows come, which for the «Сумма» and date indexes is a random key
+/// order; FTS5 writes its pending terms out whenever a key comes smaller than the last,
+/// so that made thousands of tiny segments to merge (generating 1,000,000 orders took
+/// ~10 min). Here the insert trigger is set aside for the transaction and each index is
+/// filled by one statement in its own key order; the trigger is put back as it was
+/// before the transaction ends, so no other writer ever sees it missing.
+pub async fn index_many(conn: &mut SqliteConnection, texts: &[(i64, String)]) -> AppResult<()> {
+    if texts.is_empty() {
+        return Ok(());
+    }
+    if texts.iter().any(|(id, _)| *id >= 1 << SORT_ID_BITS) {
+        return Err(AppError::internal("order numbers outgrew the search keys"));
+    }
+    let trigger: String = sqlx::query_scalar(
+        "select sql from sqlite_master where type = 'trigger' and name = 'order_search_insert'",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let rows = serde_json::to_string(texts).map_err(AppError::internal)?;
+    let ids = serde_json::to_string(&texts.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .map_err(AppError::internal)?;
+    sqlx::query("drop trigger order_search_insert")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "insert into order_search (order_id, body) select value ->> 0, value ->> 1 from json_each(?)",
+    )
+    .bind(&rows)
+    .execute(&mut *conn)
+    .await?;
+    for (table, key) in [
+        ("orders_fts", "order_id"),
+        ("orders_fts_created", "key_created"),
+        ("orders_fts_updated", "key_updated"),
+        ("orders_fts_total", "key_total"),
+    ] {
+        sqlx::query(&format!(
+            "insert into {table} (rowid, body) select {key}, doc from order_search_docs \
+             where order_id in (select value from json_each(?)) order by {key}"
+        ))
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(&trigger).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Indexes the orders that have no search text yet (all of them after migration 0011
+/// emptied the indexes), 20,000 per transaction with [`index_many`]. Returns how many.
 pub async fn index_missing(pool: &SqlitePool) -> AppResult<usize> {
     let mut done = 0;
     // Keyset: each batch starts after the last, not again from the first order.
     let mut after = 0i64;
     loop {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "select o.order_id from orders o where o.order_id > ? and o.is_draft = 0 \
+        let mut tx = crate::server::db::write_tx(pool).await?;
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "select o.order_id, r.full_name, p.address from orders o \
+             join residents r on r.resident_id = o.resident_id \
+             join premises p on p.premises_id = o.premises_id \
+             where o.order_id > ? and o.is_draft = 0 \
              and not exists (select 1 from order_search s where s.order_id = o.order_id) \
-             order by o.order_id limit 1000",
+             order by o.order_id limit 20000",
         )
         .bind(after)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
-        let Some(&last) = ids.last() else {
+        let Some(last) = rows.last().map(|r| r.0) else {
             return Ok(done);
         };
         after = last;
-        let mut tx = crate::server::db::write_tx(pool).await?;
-        for id in &ids {
-            index_order(&mut tx, *id).await?;
-        }
+        let texts: Vec<(i64, String)> = rows
+            .iter()
+            .map(|(id, client, address)| (*id, search_text(*id, client, address)))
+            .collect();
+        index_many(&mut tx, &texts).await?;
         tx.commit().await?;
-        done += ids.len();
+        done += texts.len();
     }
 }
 

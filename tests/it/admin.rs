@@ -496,15 +496,30 @@ async fn a_new_category_and_service_with_a_form_reach_the_resident_and_forms_cha
     admin::save_service(app.pool(), &me, form.clone(), now())
         .await
         .unwrap();
-    let found: i64 = sqlx::query_scalar(
-        "select count(*) from orders_fts where orders_fts match ? and rowid = ?",
-    )
-    .bind("\"лифтовой\"*")
-    .bind(done.order_id)
-    .fetch_one(app.pool())
-    .await
-    .unwrap();
-    assert_eq!(found, 1);
+    let pool = app.pool();
+    let search = |words: &'static str| async move {
+        suz::orders::repo::list_orders(
+            pool,
+            &suz::orders::repo::ListQuery {
+                filter: suz::orders::filter::OrderFilter {
+                    q: words.into(),
+                    ..Default::default()
+                },
+                after: None,
+                only_assignee: None,
+                limit: 500,
+                utc_offset_minutes: 180,
+            },
+        )
+        .await
+        .unwrap()
+        .0
+        .iter()
+        .map(|r| r.order_id)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(search("лифтовой").await, [done.order_id]);
+    assert_eq!(search("ремонт лифтовой кабины").await, [done.order_id]);
     let mut conn = app.pool().acquire().await.unwrap();
     assert!(suz::catalog::repo::orderable(&mut conn, service)
         .await

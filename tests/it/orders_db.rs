@@ -318,7 +318,8 @@ async fn search_is_driven_from_the_full_text_index_in_every_sort() {
                     ..Default::default()
                 })
             };
-            let sql = repo::build_page_query(&q).sql().to_owned();
+            let ctx = repo::SearchContext::load(app.pool(), &q).await.unwrap();
+            let sql = repo::build_page_query(&q, &ctx).sql().to_owned();
             let plan: Vec<(i64, i64, i64, String)> =
                 sqlx::query_as(&format!("explain query plan {sql}"))
                     .bind("\"иванов\"* \"ленина\"* \"_swaiting\"")
@@ -353,6 +354,22 @@ async fn searches_with_filters_agree_with_the_unsearched_list_in_every_sort() {
     .fetch_one(pool)
     .await
     .unwrap();
+    // Another legal entity than the cleaning partner, and the partner's cleaning service:
+    // the word «уборка» is in that service's name only.
+    let other_entity: i64 = sqlx::query_scalar(
+        "select legal_entity_id from legal_entities where legal_entity_id <> ? limit 1",
+    )
+    .bind(entity)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let cleaning: i64 = sqlx::query_scalar(
+        "select service_id from services where name like '%борка%' and legal_entity_id = ? limit 1",
+    )
+    .bind(entity)
+    .fetch_one(pool)
+    .await
+    .unwrap();
     let check = |round: &'static str| {
         let app = &app;
         async move {
@@ -384,9 +401,42 @@ async fn searches_with_filters_agree_with_the_unsearched_list_in_every_sort() {
                     created_from: Some("2026-01-01".into()),
                     ..Default::default()
                 },
+                // Ranges over months (tokens) and within one, both bounds or one.
+                OrderFilter {
+                    created_from: Some("2026-01-20".into()),
+                    created_to: Some("2026-03-05".into()),
+                    ..Default::default()
+                },
+                OrderFilter {
+                    created_from: Some("2026-11-02".into()),
+                    created_to: Some("2026-11-20".into()),
+                    status: Some(OrderStatus::InProgress),
+                    ..Default::default()
+                },
+                OrderFilter {
+                    created_to: Some("2026-06-30".into()),
+                    ..Default::default()
+                },
+                OrderFilter {
+                    created_from: Some("2026-10-01".into()),
+                    ..Default::default()
+                },
+                // Words of service names, with the filters that decide which services count.
+                OrderFilter {
+                    service_id: Some(cleaning),
+                    ..Default::default()
+                },
+                OrderFilter {
+                    legal_entity_id: Some(other_entity),
+                    ..Default::default()
+                },
+                OrderFilter {
+                    legal_entity_id: Some(entity),
+                    ..Default::default()
+                },
             ];
             let mut compared = 0;
-            for words in ["ул", "уборка", "замена ул", "2"] {
+            for words in ["ул", "уборка", "замена ул", "2", "уборка ул"] {
                 let matched = ids(app, &query(search(words))).await;
                 for filter in &filters {
                     for only_assignee in [None, Some(master)] {
@@ -412,7 +462,10 @@ async fn searches_with_filters_agree_with_the_unsearched_list_in_every_sort() {
                                     },
                                     ..plain
                                 };
-                                let counted: i64 = repo::build_count_query(&searched)
+                                let ctx = repo::SearchContext::load(app.pool(), &searched)
+                                    .await
+                                    .unwrap();
+                                let counted: i64 = repo::build_count_query(&searched, &ctx)
                                     .build_query_scalar()
                                     .fetch_one(app.pool())
                                     .await
@@ -513,9 +566,10 @@ async fn export_pages_hold_the_list_in_its_order() {
                 });
                 let listed = repo::list_orders(app.pool(), &lq).await.unwrap().0;
                 let mut exported = Vec::new();
+                let ctx = repo::SearchContext::load(app.pool(), &lq).await.unwrap();
                 let mut page = ListQuery { limit: 4, ..lq };
                 loop {
-                    let (rows, next) = repo::export_page(app.pool(), &page).await.unwrap();
+                    let (rows, next) = repo::export_page(app.pool(), &page, &ctx).await.unwrap();
                     assert!(rows.len() <= 4);
                     exported.extend(rows);
                     match next {
@@ -550,8 +604,35 @@ async fn orders_missing_from_the_index_are_indexed_at_start() {
         .await
         .unwrap();
     assert!(ids(&app, &query(search("ул"))).await.is_empty());
+    let trigger = || async {
+        sqlx::query_scalar::<_, String>(
+            "select sql from sqlite_master where type = 'trigger' and name = 'order_search_insert'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    let trigger_before = trigger().await;
     assert_eq!(repo::index_missing(pool).await.unwrap() as i64, orders);
     assert_eq!(repo::index_missing(pool).await.unwrap(), 0, "nothing twice");
+    // The bulk indexing set the insert trigger aside and put it back as it was.
+    assert_eq!(trigger().await, trigger_before);
+    for table in [
+        "orders_fts",
+        "orders_fts_created",
+        "orders_fts_updated",
+        "orders_fts_total",
+    ] {
+        let held: i64 = sqlx::query_scalar(&format!("select count(*) from {table}"))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(held, orders, "{table} holds every order once");
+    }
+    // And it works: one order indexed again row by row is found the same way.
+    let mut conn = pool.acquire().await.unwrap();
+    repo::index_order(&mut conn, before[0]).await.unwrap();
+    drop(conn);
     for sort in SortKey::ALL {
         let mut found = ids(
             &app,
