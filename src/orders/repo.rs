@@ -7,7 +7,7 @@ use super::status::OrderStatus;
 use crate::error::{AppError, AppResult};
 use crate::money::Money;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 pub fn status(s: &str) -> AppResult<OrderStatus> {
     OrderStatus::from_db(s).ok_or_else(|| AppError::internal(format!("unknown order status {s}")))
@@ -181,11 +181,12 @@ fn push_ordered(
 }
 
 /// What a search needs besides the query: the services, whose names the words are looked
-/// up in (migration 0011 keeps them out of the indexed text), and the newest creation
-/// date (the end of a date range given only its start). Loaded only for a search.
+/// up in (migration 0011 keeps them out of the indexed text), with the legal entities
+/// their orders were made under (migration 0012), and the newest creation date (the end
+/// of a date range given only its start). Loaded only for a search.
 #[derive(Debug, Clone, Default)]
 pub struct SearchContext {
-    /// (service, legal entity, normalised name)
+    /// (service, legal entity of some of its orders, normalised name)
     services: Vec<(i64, i64, String)>,
     newest_created: Option<i64>,
 }
@@ -195,14 +196,18 @@ impl SearchContext {
         if crate::search::terms(&q.filter.q).is_empty() {
             return Ok(SearchContext::default());
         }
-        let services: Vec<(i64, i64, String)> =
-            sqlx::query_as("select service_id, legal_entity_id, name from services")
-                .fetch_all(pool)
-                .await?;
+        let services: Vec<(i64, i64, String)> = sqlx::query_as(
+            "select p.service_id, p.legal_entity_id, s.name from service_entities p \
+             join services s on s.service_id = p.service_id",
+        )
+        .fetch_all(pool)
+        .await?;
+        // Orders made after this read are still covered: now is the least end.
         let newest_created = if q.filter.created_from.is_some() && q.filter.created_to.is_none() {
-            sqlx::query_scalar("select max(created_at) from orders")
+            let newest: Option<i64> = sqlx::query_scalar("select max(created_at) from orders")
                 .fetch_one(pool)
-                .await?
+                .await?;
+            Some(newest.unwrap_or(0).max(crate::time::now()))
         } else {
             None
         };
@@ -238,7 +243,7 @@ fn fts_match(q: &ListQuery, ctx: &SearchContext) -> Option<String> {
     let mut parts = Vec::new();
     for t in &terms {
         // Only services the list's own filters leave in.
-        let services: Vec<i64> = ctx
+        let mut services: Vec<i64> = ctx
             .services
             .iter()
             .filter(|(id, entity, name)| {
@@ -248,6 +253,8 @@ fn fts_match(q: &ListQuery, ctx: &SearchContext) -> Option<String> {
             })
             .map(|(id, _, _)| *id)
             .collect();
+        services.sort_unstable();
+        services.dedup();
         if f.service_id.is_some() && !services.is_empty() {
             // The chosen service's name holds the word: every order of the list does.
             continue;
@@ -566,7 +573,7 @@ pub async fn index_order(conn: &mut SqliteConnection, order_id: i64) -> AppResul
 /// so that made thousands of tiny segments to merge (generating 1,000,000 orders took
 /// ~10 min). Here the insert trigger is set aside for the transaction and each index is
 /// filled by one statement in its own key order; the trigger is put back as it was
-/// before the transaction ends, so no other writer ever sees it missing.
+/// before the savepoint ends, so no other writer ever sees it missing.
 pub async fn index_many(conn: &mut SqliteConnection, texts: &[(i64, String)]) -> AppResult<()> {
     if texts.is_empty() {
         return Ok(());
@@ -582,6 +589,9 @@ pub async fn index_many(conn: &mut SqliteConnection, texts: &[(i64, String)]) ->
     let rows = serde_json::to_string(texts).map_err(AppError::internal)?;
     let ids = serde_json::to_string(&texts.iter().map(|(id, _)| *id).collect::<Vec<_>>())
         .map_err(AppError::internal)?;
+    // A savepoint inside the caller's transaction (a transaction without one): whatever
+    // fails below takes the dropped trigger back with it.
+    let mut conn = conn.begin().await?;
     sqlx::query("drop trigger order_search_insert")
         .execute(&mut *conn)
         .await?;
@@ -606,6 +616,7 @@ pub async fn index_many(conn: &mut SqliteConnection, texts: &[(i64, String)]) ->
         .await?;
     }
     sqlx::query(&trigger).execute(&mut *conn).await?;
+    conn.commit().await?;
     Ok(())
 }
 

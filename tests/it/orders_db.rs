@@ -54,6 +54,31 @@ async fn assignee_of(app: &common::TestApp, id: i64) -> Option<i64> {
         .unwrap()
 }
 
+/// The orders with, for every word, a word of their number, service name, client or
+/// address that starts with it — worked out here from the rows, not by the search.
+async fn words_match(app: &common::TestApp, words: &str) -> Vec<i64> {
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "select o.order_id, s.name, r.full_name, p.address from orders o \
+         join services s on s.service_id = o.service_id \
+         join residents r on r.resident_id = o.resident_id \
+         join premises p on p.premises_id = o.premises_id \
+         where o.is_draft = 0 order by o.order_id desc",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    let terms = suz::search::terms(words);
+    rows.into_iter()
+        .filter(|(id, service, client, address)| {
+            let text = suz::search::normalize(&format!("{id} {service} {client} {address}"));
+            terms
+                .iter()
+                .all(|t| suz::search::has_word_starting_with(&text, t))
+        })
+        .map(|(id, ..)| id)
+        .collect()
+}
+
 fn search(q: &str) -> OrderFilter {
     OrderFilter {
         q: q.into(),
@@ -423,6 +448,11 @@ async fn searches_with_filters_agree_with_the_unsearched_list_in_every_sort() {
                 },
                 // Words of service names, with the filters that decide which services count.
                 OrderFilter {
+                    created_from: Some("2026-02-01".into()),
+                    created_to: Some("2026-02-28".into()),
+                    ..Default::default()
+                },
+                OrderFilter {
                     service_id: Some(cleaning),
                     ..Default::default()
                 },
@@ -437,7 +467,13 @@ async fn searches_with_filters_agree_with_the_unsearched_list_in_every_sort() {
             ];
             let mut compared = 0;
             for words in ["ул", "уборка", "замена ул", "2", "уборка ул"] {
-                let matched = ids(app, &query(search(words))).await;
+                let matched = words_match(app, words).await;
+                assert!(!matched.is_empty(), "{words:?} matches orders");
+                assert_eq!(
+                    ids(app, &query(search(words))).await,
+                    matched,
+                    "{round}: {words:?}"
+                );
                 for filter in &filters {
                     for only_assignee in [None, Some(master)] {
                         for sort in SortKey::ALL {
@@ -509,6 +545,14 @@ async fn searches_with_filters_agree_with_the_unsearched_list_in_every_sort() {
     .execute(pool)
     .await
     .unwrap();
+    // The cleaning service moves to another provider; its orders keep theirs and are
+    // still found by its name with their own legal entity's filter.
+    sqlx::query("update services set legal_entity_id = ? where service_id = ?")
+        .bind(other_entity)
+        .bind(cleaning)
+        .execute(pool)
+        .await
+        .unwrap();
     check("after changes").await;
 
     // No stale entries: each index holds every order once.
@@ -645,6 +689,50 @@ async fn orders_missing_from_the_index_are_indexed_at_start() {
         found.sort_unstable_by(|a, b| b.cmp(a));
         assert_eq!(found, before, "{sort:?}");
     }
+}
+
+/// The month token the indexes hold (SQL, from the order's creation time) is the one the
+/// list asks for (Rust), before 2020, at month ends and across local midnight.
+#[tokio::test]
+async fn month_tokens_agree_between_the_index_and_the_query() {
+    let app = common::spawn().await;
+    let pool = app.pool();
+    let order: i64 = sqlx::query_scalar("select order_id from order_search limit 1")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    for ts in [
+        -86_400 * 400,
+        0,
+        1_577_836_799, // 2019-12-31 23:59:59 UTC
+        1_577_836_800, // 2020-01-01
+        1_580_515_199, // 2020-01-31 23:59:59
+        1_580_515_200, // 2020-02-01
+        1_769_893_200, // 2026-02-01 00:00 in Moscow, still January in UTC
+        1_798_761_599, // 2026-12-31 23:59:59
+        1_798_761_600, // 2027-01-01
+    ] {
+        sqlx::query("update orders set created_at = ? where order_id = ?")
+            .bind(ts)
+            .bind(order)
+            .execute(pool)
+            .await
+            .unwrap();
+        let doc: String =
+            sqlx::query_scalar("select doc from order_search_docs where order_id = ?")
+                .bind(order)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        assert!(
+            doc.ends_with(&format!(" _m{}", repo::month_token(ts))),
+            "{ts}: {doc}"
+        );
+    }
+    assert_eq!(repo::month_token(1_577_836_799), 0);
+    assert_eq!(repo::month_token(1_580_515_200), 1);
+    assert_eq!(repo::month_token(1_769_893_200), 72);
+    assert_eq!(repo::month_token(1_798_761_600), 84);
 }
 
 /// The sort keys of the indexes: the value's order, then the number's; clamped values
