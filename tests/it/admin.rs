@@ -496,27 +496,13 @@ async fn a_new_category_and_service_with_a_form_reach_the_resident_and_forms_cha
     admin::save_service(app.pool(), &me, form.clone(), now())
         .await
         .unwrap();
-    let pool = app.pool();
+    let app = &app;
     let search = |words: &'static str| async move {
-        suz::orders::repo::list_orders(
-            pool,
-            &suz::orders::repo::ListQuery {
-                filter: suz::orders::filter::OrderFilter {
-                    q: words.into(),
-                    ..Default::default()
-                },
-                after: None,
-                only_assignee: None,
-                limit: 500,
-                utc_offset_minutes: 180,
-            },
-        )
-        .await
-        .unwrap()
-        .0
-        .iter()
-        .map(|r| r.order_id)
-        .collect::<Vec<_>>()
+        staff_list(app, words)
+            .await
+            .iter()
+            .map(|r| r.order_id)
+            .collect::<Vec<_>>()
     };
     assert_eq!(search("лифтовой").await, [done.order_id]);
     assert_eq!(search("ремонт лифтовой кабины").await, [done.order_id]);
@@ -525,8 +511,28 @@ async fn a_new_category_and_service_with_a_form_reach_the_resident_and_forms_cha
         .await
         .is_err());
     drop(conn);
-    assert_eq!(audit_count(&app, "service").await, 3);
-    assert_eq!(audit_count(&app, "category").await, 1);
+    assert_eq!(audit_count(app, "service").await, 3);
+    assert_eq!(audit_count(app, "category").await, 1);
+}
+
+/// The first 500 rows of the staff orders list searched for `words` (none: every order).
+async fn staff_list(app: &common::TestApp, words: &str) -> Vec<suz::orders::model::OrderRow> {
+    suz::orders::repo::list_orders(
+        app.pool(),
+        &suz::orders::repo::ListQuery {
+            filter: suz::orders::filter::OrderFilter {
+                q: words.into(),
+                ..Default::default()
+            },
+            after: None,
+            only_assignee: None,
+            limit: 500,
+            utc_offset_minutes: 180,
+        },
+    )
+    .await
+    .unwrap()
+    .0
 }
 
 #[tokio::test]
@@ -549,21 +555,7 @@ async fn orders_past_their_sla_are_marked_in_the_staff_list() {
             .find(|r| r.order_id == waiting)
             .map(|r| r.overdue)
     };
-    let list = || async {
-        suz::orders::repo::list_orders(
-            app.pool(),
-            &suz::orders::repo::ListQuery {
-                filter: Default::default(),
-                after: None,
-                only_assignee: None,
-                limit: 500,
-                utc_offset_minutes: 180,
-            },
-        )
-        .await
-        .unwrap()
-        .0
-    };
+    let list = || staff_list(&app, "");
     assert_eq!(marked(&list().await), Some(false));
     sqlx::query("update services set sla_take_hours = 2 where service_id = ?")
         .bind(service)
