@@ -13,10 +13,23 @@ use crate::ui::NotFound;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 /// The HTML document around the app (server side).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The page's Content-Security-Policy allows exactly the scripts Leptos marks with this
+    // request's nonce (and the wasm they start).
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(res)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        if let Ok(policy) =
+            http::HeaderValue::from_str(&crate::server::security::Security::page_policy(&nonce))
+        {
+            res.insert_header(http::header::CONTENT_SECURITY_POLICY, policy);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="ru">
@@ -59,10 +72,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("orders/mine") view=OrdersMinePage/>
                     <Route path=path!("orders/new") view=NewOrderPage/>
                     <Route path=path!("orders/drafts") view=DraftsPage/>
-                    <Route path=path!("orders/:id") view=OrderCardPage/>
+                    <Route path=path!("orders/:id") ssr=SsrMode::Async view=OrderCardPage/>
                     <Route path=path!("finance") view=crate::finance::components::FinancePage/>
                     <Route path=path!("finance/terms") view=crate::finance::components::TermsPage/>
-                    <Route path=path!("finance/orders/:id") view=crate::finance::components::OrderSettlementPage/>
+                    <Route path=path!("finance/orders/:id") ssr=SsrMode::Async view=crate::finance::components::OrderSettlementPage/>
                     <Route path=path!("finance/:entity/:period") view=crate::finance::components::SettlementPage/>
                     <Route path=path!("admin") view=crate::admin::components::AdminHomePage/>
                     <Route path=path!("admin/roles") view=crate::admin::components::RolesPage/>
@@ -84,8 +97,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("catalog/:id") view=CategoryPage/>
                     <Route path=path!("services/:id") view=ServicePage/>
                     <Route path=path!("requests") view=RequestsPage/>
-                    <Route path=path!("requests/:id") view=RequestPage/>
-                    <Route path=path!("requests/:id/pay/:invoice") view=crate::payments::components::PayPage/>
+                    <Route path=path!("requests/:id") ssr=SsrMode::Async view=RequestPage/>
+                    <Route path=path!("requests/:id/pay/:invoice") ssr=SsrMode::Async view=crate::payments::components::PayPage/>
                     <Route path=path!("profile") view=ResidentProfilePage/>
                     <Route path=path!("chats/:id") view=crate::chat::components::ResidentDialoguePage/>
                     <Route path=path!("notifications") view=crate::notifications::components::NotificationsPage/>

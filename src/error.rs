@@ -24,6 +24,15 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     RateLimited(String),
+    /// The request body is larger than this endpoint takes (the message names the limit).
+    #[error("{0}")]
+    TooLarge(String),
+    /// A state-changing request that did not come from the app's own pages.
+    #[error("Запрос отклонён: он отправлен не со страницы приложения. Обновите страницу и попробуйте ещё раз")]
+    CrossSite,
+    /// A request body of a kind this endpoint does not take.
+    #[error("Неподдерживаемый формат запроса")]
+    UnsupportedMediaType,
     /// A form with errors next to its fields: (field key, message).
     #[error("Проверьте поля формы")]
     Fields(Vec<(String, String)>),
@@ -53,11 +62,13 @@ impl AppError {
     pub fn status_code(&self) -> u16 {
         match self {
             AppError::Unauthorized => 401,
-            AppError::Forbidden => 403,
+            AppError::Forbidden | AppError::CrossSite => 403,
             AppError::NotFound => 404,
             AppError::Validation(_) | AppError::Rule(_) | AppError::Fields(_) => 422,
             AppError::Conflict(_) => 409,
             AppError::RateLimited(_) => 429,
+            AppError::TooLarge(_) => 413,
+            AppError::UnsupportedMediaType => 415,
             AppError::Internal | AppError::Transport => 500,
         }
     }
@@ -68,8 +79,18 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
-                AppError::validation("Не все поля заполнены верно")
+            // A body that does not decode into the function's arguments is the caller's
+            // mistake (or an attack): a warning at most, never an internal error.
+            ServerFnErrorErr::Args(cause)
+            | ServerFnErrorErr::MissingArg(cause)
+            | ServerFnErrorErr::Deserialization(cause) => {
+                #[cfg(feature = "ssr")]
+                tracing::warn!(cause = %truncated(&cause, 200), "request body refused");
+                if cause.contains("length limit exceeded") {
+                    AppError::TooLarge(too_large_message(MAX_SERVER_FN_BODY_BYTES))
+                } else {
+                    AppError::validation("Не все поля заполнены верно")
+                }
             }
             ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => AppError::Transport,
             other => {
@@ -81,6 +102,27 @@ impl FromServerFnError for AppError {
             }
         }
     }
+}
+
+/// The largest body a server function takes (uploads have their own routes and limits).
+pub const MAX_SERVER_FN_BODY_BYTES: usize = 1024 * 1024;
+
+/// «Запрос слишком большой: не больше 1 МБ» for a limit in bytes.
+pub fn too_large_message(limit: usize) -> String {
+    const MB: usize = 1024 * 1024;
+    let tenths = limit * 10 / MB;
+    let shown = if tenths % 10 == 0 {
+        format!("{} МБ", tenths / 10)
+    } else {
+        format!("{},{} МБ", tenths / 10, tenths % 10)
+    };
+    format!("Запрос слишком большой: не больше {shown}")
+}
+
+/// At most `max` characters of attacker-controlled text, for the log.
+#[cfg(feature = "ssr")]
+fn truncated(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
 }
 
 #[cfg(feature = "ssr")]

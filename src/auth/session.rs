@@ -78,12 +78,21 @@ pub enum Audience {
     Resident,
 }
 
+/// A file of the site root (`/favicon.svg`, `/sw.js`, `/manifest.webmanifest`…): one
+/// segment with an extension. Files are known by where they live, never by a dot alone:
+/// `/staff/orders/51.0` is a page.
+pub fn is_site_file(path: &str) -> bool {
+    let Some(name) = path.strip_prefix('/') else {
+        return false;
+    };
+    !name.contains('/')
+        && name.rsplit_once('.').is_some_and(|(stem, ext)| {
+            !stem.is_empty() && !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+}
+
 pub fn audience(path: &str) -> Audience {
-    let is_file = path
-        .rsplit('/')
-        .next()
-        .is_some_and(|last| last.contains('.'));
-    if is_file
+    if is_site_file(path)
         || path.starts_with("/api/")
         || path == "/uploads"
         || path.starts_with("/uploads/")
@@ -260,6 +269,13 @@ mod tests {
         assert_eq!(audience("/favicon.ico"), Audience::Open);
         assert_eq!(audience("/api/staff_sign_in"), Audience::Open);
         assert_eq!(audience("/dev/sms"), Audience::Open);
+        assert_eq!(audience("/sw.js"), Audience::Open);
+        assert_eq!(audience("/manifest.webmanifest"), Audience::Open);
+        // A dot does not make a page a file.
+        assert_eq!(audience("/staff/orders/51.0"), Audience::Staff);
+        assert_eq!(audience("/staff/exports/a.b"), Audience::Staff);
+        assert_eq!(audience("/requests/5.json"), Audience::Resident);
+        assert_eq!(audience("/.env"), Audience::Resident);
     }
 
     #[test]

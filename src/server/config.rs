@@ -25,7 +25,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `SUZ_DEMO=1`: seed demo data and show one-time codes at `/dev/sms`.
     pub demo: bool,
-    /// `SUZ_SECURE_COOKIES=1` when served over HTTPS.
+    /// `SUZ_SECURE_COOKIES=1`, or a public URL with https: the session cookie is `Secure`.
     pub secure_cookies: bool,
     /// `SUZ_TRUST_FORWARDED_FOR=1` behind a reverse proxy that sets `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
@@ -36,8 +36,12 @@ pub struct Config {
     /// `SUZ_SMTP_HOST`, `SUZ_SMTP_PORT`, `SUZ_SMTP_USER`, `SUZ_SMTP_PASSWORD`, `SUZ_SMTP_FROM`
     /// (plain SMTP to a relay).
     pub smtp: Option<SmtpConfig>,
-    /// `SUZ_PUBLIC_URL`: how browsers reach the app, default `http://<listen>`.
+    /// `SUZ_PUBLIC_URL`: how browsers reach the app, default `http://<listen>`. Its origin
+    /// is the one whose pages may change state (the cross-site check).
     pub public_url: String,
+    /// `SUZ_ALLOWED_ORIGINS`: more origins whose pages may change state, comma-separated
+    /// (another name of the app behind a reverse proxy).
+    pub allowed_origins: Vec<String>,
     /// `SUZ_PAYMENTS_URL`: the payment provider's API, default the sandbox inside the app
     /// (`<public_url>/sandbox`).
     pub payments_url: String,
@@ -110,6 +114,14 @@ impl Config {
             data_dir,
             demo: flag("SUZ_DEMO"),
             secure_cookies: flag("SUZ_SECURE_COOKIES"),
+            allowed_origins: var("SUZ_ALLOWED_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().trim_end_matches('/').to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
             trust_forwarded_for: flag("SUZ_TRUST_FORWARDED_FOR"),
             utc_offset_minutes,
             site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
@@ -142,6 +154,7 @@ impl Config {
             site_root: "target/site".into(),
             smtp: None,
             public_url: "http://127.0.0.1:0".into(),
+            allowed_origins: Vec::new(),
             payments_url: "http://127.0.0.1:0/sandbox".into(),
             payments_secret: Some("test-secret".into()),
             embedded_sandbox: true,
@@ -149,6 +162,11 @@ impl Config {
             payer_commission_percent: Decimal::ZERO,
             push_allow_http: true,
         }
+    }
+
+    /// Whether the session cookie is `Secure`: asked for, or the app is public over https.
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies || self.public_url.starts_with("https://")
     }
 
     /// Points every URL at the address the app actually listens on (tests bind port 0).

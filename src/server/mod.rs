@@ -3,6 +3,7 @@
 pub mod config;
 pub mod db;
 pub mod jobs;
+pub mod security;
 pub mod state;
 pub mod storage;
 
@@ -104,6 +105,7 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         payments,
         sandbox,
         live,
+        live_streams: Arc::default(),
         vapid: Arc::new(vapid),
         push_http: crate::payments::http::HttpClient::default(),
         clock,
@@ -202,8 +204,13 @@ pub fn router(state: AppState) -> Router {
         );
     }
     let pkg_dir = format!("{}/pkg", state.config.site_root);
+    let security = Arc::new(security::Security::from_config(&state.config));
     app.nest_service("/pkg", ServeDir::new(pkg_dir).precompressed_br().precompressed_gzip())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Server functions take at most this much (upload routes set their own limits).
+        .layer(DefaultBodyLimit::max(crate::error::MAX_SERVER_FN_BODY_BYTES))
+        // Inside compression: it reads refusals' bodies to give them their status.
+        .layer(axum::middleware::from_fn_with_state(security, security::guard))
         .layer(CompressionLayer::new())
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::session::session_middleware))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -236,8 +243,22 @@ fn escape_html(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Demo mode only: the text messages that would have been sent.
-async fn dev_sms(State(state): State<AppState>) -> impl IntoResponse {
+/// Demo mode only: the text messages that would have been sent — to this machine only
+/// (a loopback peer, not relayed by a proxy).
+async fn dev_sms(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let headers = req.headers();
+    let local = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|p| p.0.ip().is_loopback())
+        && !headers.contains_key("x-forwarded-for")
+        && !headers.contains_key("forwarded");
+    if !local {
+        return (http::StatusCode::NOT_FOUND, "Не найдено").into_response();
+    }
     let messages = crate::auth::sms::recent_demo_messages(&state.pool)
         .await
         .unwrap_or_default();
@@ -258,6 +279,7 @@ async fn dev_sms(State(state): State<AppState>) -> impl IntoResponse {
          <h1>Отправленные СМС (демо-режим)</h1><table border=\"1\" cellpadding=\"6\">\
          <tr><th>Время</th><th>Телефон</th><th>Текст</th></tr>{rows}</table></body></html>"
     ))
+    .into_response()
 }
 
 fn init_tracing() {

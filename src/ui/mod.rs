@@ -70,6 +70,15 @@ pub fn Loading() -> impl IntoView {
 /// A full-width message for a failed load, with a sign-in link when that is the cause.
 #[component]
 pub fn LoadError(error: AppError) -> impl IntoView {
+    // A page rendered whole on the server (`SsrMode::Async`) answers with the error's own
+    // status: an order the viewer may not see is a 404, not a 200 with a message.
+    #[cfg(feature = "ssr")]
+    if let (Some(resp), Ok(status)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::StatusCode::from_u16(error.status_code()),
+    ) {
+        resp.set_status(status);
+    }
     let sign_in = matches!(error, AppError::Unauthorized);
     view! {
         <div class="load-error" role="alert">

@@ -91,7 +91,25 @@ impl TestApp {
         &self.state.pool
     }
 
-    pub async fn send(&self, req: Request<Body>) -> Reply {
+    /// Sends a request as the app's own pages would: a state-changing request without an
+    /// `Origin` or `Referer` gets the app's own origin (the cross-site check needs one).
+    /// Use [`TestApp::send_raw`] to send exactly what was built.
+    pub async fn send(&self, mut req: Request<Body>) -> Reply {
+        let headers = req.headers();
+        if req.method() != http::Method::GET
+            && req.method() != http::Method::HEAD
+            && !headers.contains_key(http::header::ORIGIN)
+            && !headers.contains_key(http::header::REFERER)
+        {
+            let origin = http::HeaderValue::from_str(&self.state.config.public_url)
+                .expect("public URL is a header value");
+            req.headers_mut().insert(http::header::ORIGIN, origin);
+        }
+        self.send_raw(req).await
+    }
+
+    /// Sends the request exactly as built.
+    pub async fn send_raw(&self, req: Request<Body>) -> Reply {
         let res = self.router.clone().oneshot(req).await.expect("response");
         let status = res.status();
         let headers = res.headers().clone();

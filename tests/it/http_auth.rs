@@ -2,7 +2,8 @@
 
 use crate::common;
 
-use http::StatusCode;
+use axum::body::Body;
+use http::{Request, StatusCode};
 
 #[tokio::test]
 async fn visitors_are_redirected_to_the_right_sign_in_page() {
@@ -219,7 +220,29 @@ async fn dev_sms_shows_codes_in_demo_mode() {
         None,
     )
     .await;
-    let page = app.get("/dev/sms", None).await;
+    let from = |ip: &str, forwarded: bool| {
+        let mut req = Request::get("/dev/sms");
+        if forwarded {
+            req = req.header("x-forwarded-for", "203.0.113.7");
+        }
+        let mut req = req.body(Body::empty()).unwrap();
+        let peer: std::net::SocketAddr = format!("{ip}:40000").parse().unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        req
+    };
+    let page = app.send_raw(from("127.0.0.1", false)).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("+79000000009") && page.body.contains("Код для входа"));
+    // Only this machine may read the codes: not another address, not through a proxy,
+    // not a request that says nothing of where it came from.
+    for req in [
+        from("192.0.2.10", false),
+        from("127.0.0.1", true),
+        Request::get("/dev/sms").body(Body::empty()).unwrap(),
+    ] {
+        let page = app.send_raw(req).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND);
+        assert!(!page.body.contains("+79000000009"));
+    }
 }
