@@ -5,7 +5,7 @@ use super::api::{
     fetch_refund_form, RefundForm, RefundState, RefundsBlock, RejectRefundRequest, RequestInfo,
     RequestRefund, RequestState,
 };
-use super::rules::{refund_lines, total, RefundLineInput, MAX_REASON};
+use super::rules::{paid_unit_price, refund_lines, total, RefundLineInput, MAX_REASON};
 use crate::error::AppError;
 use crate::invoices::rules::format_quantity;
 use crate::refunds::api::CreateRefund;
@@ -196,11 +196,18 @@ fn RefundEditor(
             .map(|r| r.reason.clone())
             .unwrap_or_default(),
     );
-    // Per line: (ticked, quantity, unit price) as typed.
+    // Per line: (ticked, quantity, unit price) as typed; a line starts at what was paid per
+    // unit, so ticking it as it is never asks for more than was paid.
     let inputs = RwSignal::new(
         form.lines
             .iter()
-            .map(|l| (false, format_quantity(l.quantity), l.unit_price.to_string()))
+            .map(|l| {
+                (
+                    false,
+                    format_quantity(l.quantity),
+                    paid_unit_price(l).to_string(),
+                )
+            })
             .collect::<Vec<_>>(),
     );
     let lines = StoredValue::new(form.lines.clone());

@@ -1,7 +1,7 @@
 //! Refund arithmetic and rules, shared by the modals (live amounts) and the server.
-//! A line's refund is its unit price × quantity (rounded half away from zero to the
-//! kopeck), never more than what is left of the line; a full refund returns what is left
-//! of every line.
+//! A line's refund is exactly its unit price × quantity (rounded half away from zero to
+//! the kopeck); a quantity, unit price or amount above what the line allows is refused with
+//! the maximum, never capped. A full refund returns what is left of every line.
 
 use crate::invoices::rules::parse_quantity;
 use crate::money::Money;
@@ -52,8 +52,8 @@ pub fn refundable(lines: &[RefundableLine]) -> Money {
     Money::sum(lines.iter().map(RefundableLine::remaining)).unwrap_or(Money::ZERO)
 }
 
-/// The refund of one line: quantity up to the line's, unit price not negative, the
-/// amount capped by what is left of the line.
+/// The refund of one line: quantity up to the line's, unit price from zero up to the
+/// line's, and the product no more than what is left of the line.
 pub fn line_refund(line: &RefundableLine, input: &RefundLineInput) -> Result<RefundLine, String> {
     let name = &line.name;
     let quantity = parse_quantity(&input.quantity).map_err(|e| format!("«{name}»: {e}"))?;
@@ -67,12 +67,24 @@ pub fn line_refund(line: &RefundableLine, input: &RefundLineInput) -> Result<Ref
     if unit_price.is_negative() {
         return Err(format!("«{name}»: стоимость не может быть отрицательной"));
     }
-    let product = unit_price
-        .checked_mul_decimal(quantity)
-        .ok_or_else(|| format!("«{name}»: слишком большая сумма"))?;
-    let amount = product.min(line.remaining());
-    if amount.is_zero() {
+    if unit_price > line.unit_price {
+        return Err(format!(
+            "«{name}»: стоимость за единицу не больше {}",
+            line.unit_price
+        ));
+    }
+    let left = line.remaining();
+    if left.is_zero() {
         return Err(format!("«{name}»: нечего возвращать"));
+    }
+    let amount = unit_price
+        .checked_mul_decimal(quantity)
+        .ok_or_else(|| format!("Не больше {left} по строке «{name}»"))?;
+    if amount > left {
+        return Err(format!("Не больше {left} по строке «{name}»"));
+    }
+    if amount.is_zero() {
+        return Err(format!("«{name}»: сумма возврата должна быть больше нуля"));
     }
     Ok(RefundLine {
         line_id: line.line_id,
@@ -80,6 +92,22 @@ pub fn line_refund(line: &RefundableLine, input: &RefundLineInput) -> Result<Ref
         unit_price,
         amount,
     })
+}
+
+/// The unit price the modal starts a line with: what was paid per unit (the list price
+/// less the line's discount, rounded down to the kopeck), so the whole line at this price
+/// never exceeds what was paid for it.
+pub fn paid_unit_price(line: &RefundableLine) -> Money {
+    if line.quantity <= Decimal::ZERO {
+        return line.unit_price;
+    }
+    let per_unit = Decimal::from(line.amount.kopecks())
+        .checked_div(line.quantity)
+        .map(|d| d.floor())
+        .and_then(|d| rust_decimal::prelude::ToPrimitive::to_i64(&d))
+        .map(Money::from_kopecks)
+        .unwrap_or(line.unit_price);
+    per_unit.min(line.unit_price)
 }
 
 /// The lines of a refund: everything left (full), or the ticked lines (partial).
@@ -233,17 +261,57 @@ mod tests {
         let l = line(1, 3, 120_000, 324_000, 0);
         let one = line_refund(&l, &input(1, "1", "1200")).unwrap();
         assert_eq!(one.amount, Money::from_kopecks(120_000));
-        // All three at the list price would be 3 600,00: capped at what was paid.
-        let all = line_refund(&l, &input(1, "3", "1200")).unwrap();
-        assert_eq!(all.amount, Money::from_kopecks(324_000));
+        // All three at the list price would be 3 600,00: more than was paid, refused with
+        // the maximum (it used to be capped silently).
+        let all = line_refund(&l, &input(1, "3", "1200")).unwrap_err();
+        assert_eq!(
+            all,
+            "Не больше 3\u{202f}240,00\u{a0}₽ по строке «Позиция 1»"
+        );
+        // At the paid unit price the whole line goes back, exactly.
+        assert_eq!(paid_unit_price(&l), Money::from_kopecks(108_000));
+        let paid = line_refund(&l, &input(1, "3", "1080")).unwrap();
+        assert_eq!(paid.amount, Money::from_kopecks(324_000));
+        assert_eq!(paid.unit_price, Money::from_kopecks(108_000));
         assert!(line_refund(&l, &input(1, "4", "1200"))
             .unwrap_err()
             .contains("не больше 3"));
         assert!(line_refund(&l, &input(1, "1", "-5")).is_err());
+        assert!(line_refund(&l, &input(1, "1", "0"))
+            .unwrap_err()
+            .contains("больше нуля"));
         let done = line(1, 3, 120_000, 324_000, 324_000);
         assert!(line_refund(&done, &input(1, "1", "1200"))
             .unwrap_err()
             .contains("нечего"));
+    }
+
+    #[test]
+    fn a_unit_price_or_amount_above_the_line_is_refused_not_capped() {
+        // A 400,00 ₽ line (1 × 400), nothing refunded yet.
+        let l = line(7, 1, 40_000, 40_000, 0);
+        let price = line_refund(&l, &input(7, "1", "5000")).unwrap_err();
+        assert_eq!(
+            price,
+            "«Позиция 7»: стоимость за единицу не больше 400,00\u{a0}₽"
+        );
+        let huge = line_refund(&l, &input(7, "1", "99999")).unwrap_err();
+        assert!(huge.contains("не больше 400,00"), "{huge}");
+        // 2 × 400 paid, 500 already back: 300 is left, 400 is refused.
+        let part = line(8, 2, 40_000, 80_000, 50_000);
+        assert_eq!(
+            line_refund(&part, &input(8, "1", "400")).unwrap_err(),
+            "Не больше 300,00\u{a0}₽ по строке «Позиция 8»"
+        );
+        let ok = line_refund(&part, &input(8, "1", "300")).unwrap();
+        assert_eq!(
+            (ok.quantity, ok.unit_price, ok.amount),
+            (
+                Decimal::ONE,
+                Money::from_kopecks(30_000),
+                Money::from_kopecks(30_000)
+            )
+        );
     }
 
     #[test]
@@ -333,6 +401,9 @@ mod tests {
                     let l = lines.iter().find(|l| l.line_id == r.line_id).unwrap();
                     prop_assert!(r.amount <= l.remaining());
                     prop_assert!(!r.amount.is_negative() && !r.amount.is_zero());
+                    // What is stored is exactly what is refunded: price × quantity.
+                    prop_assert_eq!(Some(r.amount), r.unit_price.checked_mul_decimal(r.quantity));
+                    prop_assert!(r.unit_price <= l.unit_price);
                 }
                 prop_assert!(total(&out) <= refundable(&lines));
             }

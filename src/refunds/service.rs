@@ -9,7 +9,7 @@ use super::api::{
 };
 use super::rules::{self, RefundLineInput, RefundableLine, RequestFacts};
 use crate::auth::model::StaffUser;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, DbResultExt};
 use crate::invoices::service::{history, HistoryLine};
 use crate::money::Money;
 use crate::orders::service::{editable_order, enqueue, tell_resident, visible_order};
@@ -162,6 +162,14 @@ pub struct RefundInput {
     pub key: String,
 }
 
+/// The refusal of a refund form whose key already made a refund of another invoice.
+fn key_reused() -> AppError {
+    AppError::Conflict(
+        "Эта форма возврата уже использована для другого счёта. Закройте её и откройте возврат снова"
+            .into(),
+    )
+}
+
 pub async fn create(
     state: &AppState,
     staff: &StaffUser,
@@ -181,16 +189,17 @@ pub async fn create(
         .await?
         .ok_or(AppError::NotFound)?;
     let order = editable_order(&mut tx, staff, order_id).await?;
-    // A double click or a retried request finds the refund it made.
-    let existing: Option<i64> = sqlx::query_scalar(
-        "select refund_id from refunds where idempotency_key = ? and invoice_id = ?",
-    )
-    .bind(&input.key)
-    .bind(input.invoice_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(id) = existing {
-        return Ok(id);
+    // A double click or a retried request finds the refund it made; the same key sent for
+    // another invoice is a stale or forged form, refused without touching anything.
+    let existing: Option<(i64, i64)> =
+        sqlx::query_as("select refund_id, invoice_id from refunds where idempotency_key = ?")
+            .bind(&input.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    match existing {
+        Some((id, invoice)) if invoice == input.invoice_id => return Ok(id),
+        Some(_) => return Err(key_reused()),
+        None => {}
     }
     let payment = card_payment(&mut tx, input.invoice_id).await?;
     let lines = lines_of(&mut tx, input.invoice_id).await?;
@@ -237,7 +246,8 @@ pub async fn create(
     .bind(now)
     .bind(now)
     .fetch_one(&mut *tx)
-    .await?;
+    .await
+    .on_unique("refunds.idempotency_key", key_reused())?;
     for l in &checked {
         sqlx::query(
             "insert into refund_lines (refund_id, line_id, quantity, unit_price_kopecks, amount_kopecks) values (?, ?, ?, ?, ?)",
