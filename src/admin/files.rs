@@ -5,6 +5,7 @@
 use super::service;
 use crate::auth::model::{StaffUser, Viewer};
 use crate::auth::permissions::Action;
+use crate::auth::rate_limit::{self, UPLOADS};
 use crate::auth::session::CurrentViewer;
 use crate::error::{AppError, AppResult};
 use crate::server::state::AppState;
@@ -123,13 +124,14 @@ pub async fn import_prices(
     mut multipart: Multipart,
 ) -> Response {
     let page = format!("/staff/admin/entities/{entity}");
+    let who = rate_limit::who(&viewer);
     let outcome = async {
         let me = admin(viewer)?;
         let (name, bytes) = file_field(&mut multipart).await?;
         let rows = rows_of(&name, bytes)?;
         service::import_price_list(&state.pool, &me, entity, rows, crate::time::now()).await
-    }
-    .await;
+    };
+    let outcome = rate_limit::limited(&state.pool, UPLOADS, &who, outcome).await;
     back(&page, outcome)
 }
 
@@ -198,13 +200,14 @@ pub async fn import_residents(
     Extension(viewer): Extension<CurrentViewer>,
     mut multipart: Multipart,
 ) -> Response {
+    let who = rate_limit::who(&viewer);
     let outcome = async {
         let me = admin(viewer)?;
         let (name, bytes) = file_field(&mut multipart).await?;
         let rows = rows_of(&name, bytes)?;
         service::import_residents(&state.pool, &me, rows, crate::time::now()).await
-    }
-    .await;
+    };
+    let outcome = rate_limit::limited(&state.pool, UPLOADS, &who, outcome).await;
     back("/staff/admin/residents", outcome)
 }
 
@@ -216,6 +219,7 @@ pub async fn upload_cover(
     mut multipart: Multipart,
 ) -> Response {
     let page = format!("/staff/admin/services/{service_id}");
+    let who = rate_limit::who(&viewer);
     let outcome = async {
         let me = admin(viewer)?;
         let dir = state.config.data_dir.join("covers");
@@ -229,8 +233,8 @@ pub async fn upload_cover(
             let _ = tokio::fs::remove_file(&photo.saved.path).await;
         }
         set
-    }
-    .await;
+    };
+    let outcome = rate_limit::limited(&state.pool, UPLOADS, &who, outcome).await;
     match outcome {
         Ok(()) => Redirect::to(&page).into_response(),
         Err(AppError::Unauthorized) => Redirect::to("/staff/login").into_response(),

@@ -87,7 +87,11 @@ pub fn ResidentSignInPage() -> impl IntoView {
                 </ActionForm>
                 <Show when=move || sent_to().is_some()>
                     <ActionForm action=sign_in attr:class="form">
-                        <p class="hint">"Код отправлен на " {sent_to}</p>
+                        // The same answer for every phone: who is a resident is nobody's business.
+                        <p class="hint">
+                            "Если этот номер зарегистрирован в управляющей компании, код отправлен на "
+                            {sent_to}
+                        </p>
                         <input type="hidden" name="phone" prop:value=phone/>
                         <label class="field">
                             <span>"Код из СМС"</span>

@@ -104,11 +104,19 @@ pub async fn staff_sign_in(
     if password.is_empty() {
         return Err(AppError::validation("Введите пароль"));
     }
-    let account_key = format!("password:account:{}", email.as_str());
-    let ip_key = format!("password:ip:{ip}");
+    // Failures count per account and address, per address and per account (a slow daily
+    // ceiling): a stranger's wrong passwords lock out only the stranger's address.
+    let email_ip = format!("{}|{ip}", email.as_str());
+    let account_ip_key = rate_limit::PASSWORD_PER_ACCOUNT_AND_ADDRESS.key(&email_ip);
+    let ip_key = rate_limit::PASSWORD_PER_ADDRESS.key(ip);
+    let account_key = rate_limit::PASSWORD_PER_ACCOUNT.key(email.as_str());
     let keys = [
+        (
+            account_ip_key.as_str(),
+            rate_limit::PASSWORD_PER_ACCOUNT_AND_ADDRESS,
+        ),
+        (ip_key.as_str(), rate_limit::PASSWORD_PER_ADDRESS),
         (account_key.as_str(), rate_limit::PASSWORD_PER_ACCOUNT),
-        (ip_key.as_str(), rate_limit::PASSWORD_PER_IP),
     ];
     // Counted before checking, so parallel guesses cannot outrun the limit.
     let counted = rate_limit::hit(pool, &keys, now).await?;
@@ -124,7 +132,7 @@ pub async fn staff_sign_in(
         _ => return Err(AppError::validation("Неверный e-mail или пароль")),
     };
     rate_limit::forget(pool, &counted).await?;
-    rate_limit::clear(pool, &account_key).await?;
+    rate_limit::clear(pool, &account_ip_key).await?;
     let staff = repo::staff_by_id(pool, creds.staff_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -144,7 +152,14 @@ fn code_hash(phone: &Phone, code: &str) -> String {
     sha256_hex(&format!("{}:{code}", phone.as_str()))
 }
 
-/// Sends a one-time code to a resident's phone.
+/// A stored code hash that no code matches (a code's hash is 64 hex digits): what an unknown
+/// or blocked phone gets, so that every phone is answered alike.
+const NO_CODE: &str = "-";
+
+/// «Код отправлен»: sends a one-time code to a resident's phone. Known and unknown phones
+/// get the same answer (and the same waits and limits), so nobody learns from it which
+/// phones are residents; an unknown phone is sent nothing, and checking a code for it then
+/// fails like a wrong code. A blocked resident is told so by text message.
 pub async fn request_code(
     pool: &SqlitePool,
     sms: &dyn SmsSender,
@@ -153,11 +168,17 @@ pub async fn request_code(
     now: i64,
 ) -> AppResult<CodeSent> {
     let phone = Phone::parse(phone).map_err(AppError::Validation)?;
-    let phone_key = format!("code-request:phone:{}", phone.as_str());
-    let ip_key = format!("code-request:ip:{ip}");
+    let phone_ip = format!("{}|{ip}", phone.as_str());
+    let phone_ip_key = rate_limit::CODE_REQUEST_PER_PHONE_AND_ADDRESS.key(&phone_ip);
+    let ip_key = rate_limit::CODE_REQUEST_PER_ADDRESS.key(ip);
+    let phone_key = rate_limit::CODE_REQUEST_PER_PHONE.key(phone.as_str());
     let keys = [
+        (
+            phone_ip_key.as_str(),
+            rate_limit::CODE_REQUEST_PER_PHONE_AND_ADDRESS,
+        ),
+        (ip_key.as_str(), rate_limit::CODE_REQUEST_PER_ADDRESS),
         (phone_key.as_str(), rate_limit::CODE_REQUEST_PER_PHONE),
-        (ip_key.as_str(), rate_limit::CODE_REQUEST_PER_IP),
     ];
     if let Some(last) = repo::latest_code(pool, phone.as_str()).await? {
         let wait = last.created_at + CODE_RESEND_SECS - now;
@@ -169,33 +190,22 @@ pub async fn request_code(
     }
     // Every request counts, whatever the number turns out to be.
     rate_limit::hit(pool, &keys, now).await?;
-    match repo::active_resident_by_phone(pool, phone.as_str()).await? {
-        None => {
-            return Err(AppError::validation(
-                "Этот номер не зарегистрирован. Обратитесь в управляющую компанию",
-            ));
-        }
-        Some((_, true)) => {
-            return Err(AppError::rule(
-                "Доступ заблокирован. Обратитесь в управляющую компанию",
-            ))
-        }
-        Some((_, false)) => {}
-    }
     let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
-    repo::insert_code(
-        pool,
-        phone.as_str(),
-        &code_hash(&phone, &code),
-        now,
-        now + CODE_TTL_SECS,
-    )
-    .await?;
-    sms.send(
-        phone.as_str(),
-        &format!("Код для входа: {code}. Никому не сообщайте его."),
-    )
-    .await?;
+    let (hash, text) = match repo::active_resident_by_phone(pool, phone.as_str()).await? {
+        None => (NO_CODE.to_owned(), None),
+        Some((_, true)) => (
+            NO_CODE.to_owned(),
+            Some("Вход в приложение заблокирован. Обратитесь в управляющую компанию".to_owned()),
+        ),
+        Some((_, false)) => (
+            code_hash(&phone, &code),
+            Some(format!("Код для входа: {code}. Никому не сообщайте его.")),
+        ),
+    };
+    repo::insert_code(pool, phone.as_str(), &hash, now, now + CODE_TTL_SECS).await?;
+    if let Some(text) = text {
+        sms.send(phone.as_str(), &text).await?;
+    }
     Ok(CodeSent {
         phone: phone.pretty(),
         resend_after_secs: CODE_RESEND_SECS,
@@ -212,11 +222,18 @@ pub async fn verify_code(
 ) -> AppResult<(ResidentUser, String)> {
     let phone = Phone::parse(phone).map_err(AppError::Validation)?;
     let code = parse_code(code).map_err(AppError::Validation)?;
-    let phone_key = format!("code-check:phone:{}", phone.as_str());
-    let ip_key = format!("code-check:ip:{ip}");
+    // Like passwords: per phone and address, per address, and a daily ceiling per phone.
+    let phone_ip = format!("{}|{ip}", phone.as_str());
+    let phone_ip_key = rate_limit::CODE_CHECK_PER_PHONE_AND_ADDRESS.key(&phone_ip);
+    let ip_key = rate_limit::CODE_CHECK_PER_ADDRESS.key(ip);
+    let phone_key = rate_limit::CODE_CHECK_PER_PHONE.key(phone.as_str());
     let keys = [
+        (
+            phone_ip_key.as_str(),
+            rate_limit::CODE_CHECK_PER_PHONE_AND_ADDRESS,
+        ),
+        (ip_key.as_str(), rate_limit::CODE_CHECK_PER_ADDRESS),
         (phone_key.as_str(), rate_limit::CODE_CHECK_PER_PHONE),
-        (ip_key.as_str(), rate_limit::CODE_CHECK_PER_IP),
     ];
     let counted = rate_limit::hit(pool, &keys, now).await?;
     let Some(stored) = repo::latest_code(pool, phone.as_str()).await? else {
@@ -251,7 +268,7 @@ pub async fn verify_code(
         ));
     }
     rate_limit::forget(pool, &counted).await?;
-    rate_limit::clear(pool, &phone_key).await?;
+    rate_limit::clear(pool, &phone_ip_key).await?;
     let resident = repo::resident_by_id(pool, resident_id)
         .await?
         .ok_or(AppError::NotFound)?;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use {
     super::service::{self, Conversation, Who},
     crate::auth::permissions::Action,
+    crate::auth::rate_limit::{self, CHAT_MESSAGES},
     crate::auth::session::{require_resident, require_staff},
     crate::server::state::app_state,
     crate::time::now,
@@ -95,7 +96,9 @@ pub async fn send_order_message(
 ) -> Result<(), AppError> {
     let staff = require_staff(Action::EditOrders)?;
     let state = app_state()?;
-    service::staff_send_order(&state.pool, &staff, order_id, &body, &key, &photos, now()).await
+    let send =
+        service::staff_send_order(&state.pool, &staff, order_id, &body, &key, &photos, now());
+    rate_limit::limited(&state.pool, CHAT_MESSAGES, &rate_limit::staff(&staff), send).await
 }
 
 /// The request's chat for its resident (reading it marks the request read).
@@ -135,7 +138,7 @@ pub async fn send_request_message(
 ) -> Result<(), AppError> {
     let me = require_resident()?;
     let state = app_state()?;
-    service::resident_send_order(
+    let send = service::resident_send_order(
         &state.pool,
         me.resident_id,
         order_id,
@@ -143,8 +146,8 @@ pub async fn send_request_message(
         &key,
         &photos,
         now(),
-    )
-    .await
+    );
+    rate_limit::limited(&state.pool, CHAT_MESSAGES, &rate_limit::resident(&me), send).await
 }
 
 /// Opens (or starts) the resident's dialogue with an operator about a service.
@@ -225,7 +228,8 @@ pub async fn send_dialogue_message(
 ) -> Result<(), AppError> {
     use crate::auth::model::Viewer;
     let state = app_state()?;
-    let who = match crate::auth::session::current_viewer()? {
+    let viewer = crate::auth::session::current_viewer()?;
+    let who = match &viewer {
         Some(Viewer::Staff(s)) if s.permissions.allows(Action::ClientsChat) => {
             Who::Staff(s.staff_id)
         }
@@ -233,7 +237,9 @@ pub async fn send_dialogue_message(
         Some(Viewer::Resident(r)) => Who::Resident(r.resident_id),
         None => return Err(AppError::Unauthorized),
     };
-    service::send_dialogue(&state.pool, who, dialogue_id, &body, &key, &photos, now()).await
+    let person = viewer.as_ref().map(rate_limit::person).unwrap_or_default();
+    let send = service::send_dialogue(&state.pool, who, dialogue_id, &body, &key, &photos, now());
+    rate_limit::limited(&state.pool, CHAT_MESSAGES, &person, send).await
 }
 
 /// «Чаты с клиентами».

@@ -33,7 +33,9 @@ mod ssr {
         Extension(viewer): Extension<CurrentViewer>,
         multipart: Multipart,
     ) -> Response {
-        match store(&state, &viewer, multipart).await {
+        use crate::auth::rate_limit::{self, UPLOADS};
+        let store = store(&state, &viewer, multipart);
+        match rate_limit::limited(&state.pool, UPLOADS, &rate_limit::who(&viewer), store).await {
             Ok((id, file_name)) => {
                 Json(serde_json::json!({ "upload_id": id, "file_name": file_name })).into_response()
             }

@@ -57,6 +57,7 @@ pub async fn download(
     Query(q): Query<ExportQuery>,
     Extension(viewer): Extension<CurrentViewer>,
 ) -> Response {
+    use crate::auth::rate_limit::EXPORTS;
     let Some(Viewer::Staff(staff)) = viewer.0 else {
         return refuse(StatusCode::UNAUTHORIZED, AppError::Unauthorized);
     };
@@ -76,14 +77,16 @@ pub async fn download(
             .await
             .map_err(AppError::internal)?;
         write(&state.pool, q.entity, period, &path).await
-    }
-    .await;
+    };
+    let who = crate::auth::rate_limit::staff(&staff);
+    let made = crate::auth::rate_limit::limited(&state.pool, EXPORTS, &who, made).await;
     let name = match made {
         Ok(name) => name,
         Err(e) => {
             let _ = tokio::fs::remove_file(&path).await;
             let status = match e {
                 AppError::NotFound => StatusCode::NOT_FOUND,
+                AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
             return refuse(status, e);

@@ -235,6 +235,56 @@ async fn dialogue_route(pool: &SqlitePool, dialogue_id: i64) -> Result<Option<Ro
     Ok(resident.map(|resident_id| Route::Dialogue { resident_id }))
 }
 
+/// The `/api/live` streams open per session, counted in the process that holds them. A
+/// stream is a connection to one process and ends with it, so its count lives and dies
+/// with it too: a killed process leaves no stale count behind, as a database row would.
+/// (Behind several processes a session could hold the limit in each; each stream costs
+/// only the process that serves it.)
+#[derive(Default)]
+pub struct StreamSlots {
+    open: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// One open stream's place; dropping it (the stream ends) frees the place.
+pub struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    session: String,
+}
+
+impl StreamSlots {
+    /// A place for one more stream of `session`, unless it already holds `max`.
+    pub fn take(self: &Arc<Self>, session: &str, max: usize) -> Option<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(session.to_owned()).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(StreamSlot {
+            slots: self.clone(),
+            session: session.to_owned(),
+        })
+    }
+
+    /// How many streams `session` holds now.
+    pub fn open(&self, session: &str) -> usize {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(session).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.session) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.session);
+            }
+        }
+    }
+}
+
 /// How often an open stream checks that its session still stands.
 const RECHECK: Duration = Duration::from_secs(30);
 
@@ -244,6 +294,8 @@ struct Listener {
     token_hash: String,
     pool: SqlitePool,
     recheck: tokio::time::Interval,
+    /// Held while the stream is open.
+    _slot: StreamSlot,
 }
 
 /// `GET /api/live`: the events the signed-in person may see, as server-sent events.
@@ -255,12 +307,24 @@ pub async fn stream(
     let (Some(viewer), Some(token)) = (viewer.0, token.0) else {
         return (http::StatusCode::UNAUTHORIZED, "Войдите в систему").into_response();
     };
+    let token_hash = crate::auth::service::sha256_hex(&token);
+    let max = crate::auth::rate_limit::LIVE_STREAMS_PER_SESSION;
+    let Some(slot) = state.live_streams.take(&token_hash, max) else {
+        return (
+            http::StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Слишком много открытых вкладок (не больше {max}). Закройте лишние и обновите страницу"
+            ),
+        )
+            .into_response();
+    };
     let listener = Listener {
         rx: state.live.subscribe(),
         viewer,
-        token_hash: crate::auth::service::sha256_hex(&token),
+        token_hash,
         pool: state.pool.clone(),
         recheck: tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK),
+        _slot: slot,
     };
     let events = futures::stream::unfold(listener, |mut l| async move {
         loop {

@@ -87,6 +87,7 @@ pub async fn subscribe_push(
     p256dh: String,
     auth: String,
 ) -> Result<(), AppError> {
+    use crate::auth::rate_limit::PUSH_SUBSCRIPTIONS;
     let (recipient, _) = me()?;
     let token = crate::auth::session::current_token().ok_or(AppError::Unauthorized)?;
     let session_hash = crate::auth::service::sha256_hex(&token);
@@ -99,7 +100,8 @@ pub async fn subscribe_push(
         auth: &auth,
         allow_http: state.config.push_allow_http,
     };
-    super::push::subscribe(&state.pool, subscription, now()).await
+    let subscribe = super::push::subscribe(&state.pool, subscription, now());
+    crate::auth::rate_limit::limited(&state.pool, PUSH_SUBSCRIPTIONS, &recipient, subscribe).await
 }
 
 #[server(prefix = "/api", endpoint = "unsubscribe_push", input = Json)]

@@ -133,6 +133,9 @@ pub async fn order_comments(order_id: i64) -> Result<Vec<Comment>, AppError> {
 
 #[server(prefix = "/api", endpoint = "add_order_comment")]
 pub async fn add_order_comment(order_id: i64, body: String) -> Result<(), AppError> {
+    use crate::auth::rate_limit::{self, COMMENTS};
     let staff = require_staff(Action::EditOrders)?;
-    service::add_comment(&app_state()?.pool, &staff, order_id, &body, now()).await
+    let pool = app_state()?.pool;
+    let add = service::add_comment(&pool, &staff, order_id, &body, now());
+    rate_limit::limited(&pool, COMMENTS, &rate_limit::staff(&staff), add).await
 }

@@ -74,6 +74,7 @@ pub async fn save_staff_order(
     values: RawValues,
     submit: bool,
 ) -> Result<i64, AppError> {
+    use crate::auth::rate_limit::{self, STAFF_ORDERS};
     let staff = require_staff(Action::EditOrders)?;
     let state = app_state()?;
     let input = ssr::DraftInput {
@@ -83,15 +84,15 @@ pub async fn save_staff_order(
         service_id,
         values,
     };
-    ssr::save(
+    let save = ssr::save(
         &state.pool,
         &staff,
         input,
         submit,
         state.config.utc_offset_minutes,
         now(),
-    )
-    .await
+    );
+    rate_limit::limited(&state.pool, STAFF_ORDERS, &rate_limit::staff(&staff), save).await
 }
 
 #[server(prefix = "/api", endpoint = "load_draft")]

@@ -10,7 +10,7 @@ use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
-pub use ssr::{download, excel_time, write_xlsx};
+pub use ssr::{begin, download, excel_time, write_xlsx};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportProgress {
@@ -47,7 +47,10 @@ pub async fn start_export(
 ) -> Result<ExportProgress, AppError> {
     let (staff, only_assignee) = super::api::list_access(scope)?;
     let state = crate::server::state::app_state()?;
-    ssr::start(state, staff.staff_id, filter, only_assignee).await
+    use crate::auth::rate_limit::{self, EXPORTS};
+    let (pool, who) = (state.pool.clone(), rate_limit::staff(&staff));
+    let start = ssr::start(state, staff.staff_id, filter, only_assignee);
+    rate_limit::limited(&pool, EXPORTS, &who, start).await
 }
 
 #[server(prefix = "/api", endpoint = "export_progress")]
@@ -162,17 +165,6 @@ mod ssr {
         filter: OrderFilter,
         only_assignee: Option<i64>,
     ) -> AppResult<ExportProgress> {
-        let running: i64 = sqlx::query_scalar(
-            "select count(*) from exports where staff_id = ? and state = 'running'",
-        )
-        .bind(staff_id)
-        .fetch_one(&state.pool)
-        .await?;
-        if running > 0 {
-            return Err(AppError::rule("Дождитесь окончания предыдущей выгрузки"));
-        }
-        let export_id = uuid::Uuid::new_v4().simple().to_string();
-        let now = crate::time::now();
         let query = ListQuery {
             filter,
             after: None,
@@ -181,13 +173,7 @@ mod ssr {
             utc_offset_minutes: state.config.utc_offset_minutes,
         };
         let total = count(&state.pool, &query).await?;
-        sqlx::query("insert into exports (export_id, staff_id, created_at, total_rows, state) values (?, ?, ?, ?, 'running')")
-            .bind(&export_id)
-            .bind(staff_id)
-            .bind(now)
-            .bind(total)
-            .execute(&state.pool)
-            .await?;
+        let export_id = begin(&state.pool, staff_id, total, crate::time::now()).await?;
         let id = export_id.clone();
         tokio::spawn(async move {
             let dir = state.config.data_dir.join("exports");
@@ -226,6 +212,40 @@ mod ssr {
             finished: false,
             failed: false,
         })
+    }
+
+    /// Records a new running export of `total` rows for the employee and returns its id;
+    /// refused while another of theirs runs. The unique index `exports_one_running` holds the
+    /// rule when starts race (a check before the insert alone let many parallel starts in).
+    pub async fn begin(
+        pool: &SqlitePool,
+        staff_id: i64,
+        total: i64,
+        now: i64,
+    ) -> AppResult<String> {
+        let busy = || AppError::rule("Дождитесь окончания предыдущей выгрузки");
+        let running: i64 = sqlx::query_scalar(
+            "select count(*) from exports where staff_id = ? and state = 'running'",
+        )
+        .bind(staff_id)
+        .fetch_one(pool)
+        .await?;
+        if running > 0 {
+            return Err(busy());
+        }
+        let export_id = uuid::Uuid::new_v4().simple().to_string();
+        sqlx::query("insert into exports (export_id, staff_id, created_at, total_rows, state) values (?, ?, ?, ?, 'running')")
+            .bind(&export_id)
+            .bind(staff_id)
+            .bind(now)
+            .bind(total)
+            .execute(pool)
+            .await
+            .map_err(|e| match e.as_database_error() {
+                Some(d) if d.is_unique_violation() => busy(),
+                _ => e.into(),
+            })?;
+        Ok(export_id)
     }
 
     async fn count(pool: &SqlitePool, query: &ListQuery) -> AppResult<i64> {

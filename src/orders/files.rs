@@ -144,7 +144,9 @@ mod ssr {
         multipart: Multipart,
     ) -> Response {
         let back = format!("/staff/orders/{order_id}");
-        match store_uploads(&state, &viewer, order_id, multipart).await {
+        use crate::auth::rate_limit::{self, UPLOADS};
+        let store = store_uploads(&state, &viewer, order_id, multipart);
+        match rate_limit::limited(&state.pool, UPLOADS, &rate_limit::who(&viewer), store).await {
             Ok(()) => Redirect::to(&back).into_response(),
             Err(AppError::Unauthorized) => Redirect::to("/staff/login").into_response(),
             Err(e) => Redirect::to(&format!(

@@ -177,15 +177,17 @@ pub async fn request_refund(
     amount: String,
     reason: String,
 ) -> Result<(), AppError> {
+    use crate::auth::rate_limit::{self, REFUND_REQUESTS};
     let me = require_resident()?;
-    service::request(
-        &app_state()?.pool,
+    let pool = app_state()?.pool;
+    let request = service::request(
+        &pool,
         me.resident_id,
         order_id,
         full,
         &amount,
         &reason,
         now(),
-    )
-    .await
+    );
+    rate_limit::limited(&pool, REFUND_REQUESTS, &rate_limit::resident(&me), request).await
 }

@@ -126,6 +126,7 @@ pub async fn submit_request(
     values: RawValues,
     submit_key: String,
 ) -> Result<Submitted, AppError> {
+    use crate::auth::rate_limit::RESIDENT_ORDERS;
     let me = require_resident()?;
     let state = app_state()?;
     let input = service::SubmitInput {
@@ -133,14 +134,15 @@ pub async fn submit_request(
         values,
         submit_key,
     };
-    service::submit(
+    let submit = service::submit(
         &state.pool,
         me.resident_id,
         input,
         state.config.utc_offset_minutes,
         now(),
-    )
-    .await
+    );
+    let who = crate::auth::rate_limit::resident(&me);
+    crate::auth::rate_limit::limited(&state.pool, RESIDENT_ORDERS, &who, submit).await
 }
 
 /// Rates a done request 1–5 with optional text; the resident may change it later.

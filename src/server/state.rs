@@ -18,6 +18,8 @@ pub struct AppState {
     pub sandbox: Option<Arc<crate::payments::sandbox::Sandbox>>,
     /// Live updates for open pages.
     pub live: Arc<dyn crate::live::server::Bus>,
+    /// The live streams open per session in this process.
+    pub live_streams: Arc<crate::live::server::StreamSlots>,
     /// The server's Web Push (VAPID) keys.
     pub vapid: Arc<crate::notifications::webpush::VapidKeys>,
     /// The client that posts to push services.
