@@ -2,6 +2,13 @@ import { expect, Page, APIRequestContext } from "@playwright/test";
 
 export const DEMO_PASSWORD = "demo12345";
 
+/** A visit time the order forms take (from today to a year ahead), `days` from now at
+ * `time` Moscow time, as a datetime-local input spells it: `2026-12-05T11:00`. */
+export function visitIn(days: number, time = "10:00"): string {
+  const moscow = new Date(Date.now() + 3 * 3600_000 + days * 86_400_000);
+  return `${moscow.toISOString().slice(0, 10)}T${time}`;
+}
+
 /** Opens a page and waits until the browser app has hydrated it. */
 export async function open(page: Page, path: string) {
   await page.goto(path);

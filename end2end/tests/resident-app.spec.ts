@@ -1,5 +1,5 @@
 import { test, expect, Page, Browser } from "@playwright/test";
-import { hydrated, open, signInResident, signInStaff } from "./helpers";
+import { hydrated, open, signInResident, signInStaff, visitIn } from "./helpers";
 
 // A tiny valid PNG (1×1) for the photo field.
 const PNG = Buffer.from(
@@ -31,7 +31,7 @@ async function orderClogRemoval(page: Page): Promise<string> {
   await expect(page).toHaveURL(/\/services\/\d+$/);
 
   await where.locator("select").selectOption("Ванна");
-  await page.locator('[data-field="visit"] input').fill("2030-05-06T10:30");
+  await page.locator('[data-field="visit"] input').fill(visitIn(5, "10:30"));
   await page.getByLabel("Добавить фото").setInputFiles({ name: "засор.png", mimeType: "image/png", buffer: PNG });
   await expect(page.locator('[data-field="photo"] figure img')).toHaveCount(1);
   await page.getByRole("button", { name: "Отправить заявку" }).click();

@@ -1,5 +1,5 @@
 import { test, expect, Page, Browser, BrowserContext } from "@playwright/test";
-import { hydrated, open, signInResident, signInStaff } from "./helpers";
+import { hydrated, open, signInResident, signInStaff, visitIn } from "./helpers";
 
 async function residentPage(browser: Browser, phone: string): Promise<{ ctx: BrowserContext; page: Page }> {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: "ru-RU" });
@@ -77,7 +77,7 @@ test("a status change appears live in an open card and in the resident's request
   await resident.page.getByRole("link", { name: /Мойка окон/ }).click();
   await hydrated(resident.page);
   await resident.page.locator('[data-field="windows"] input').fill("4");
-  await resident.page.locator('[data-field="visit"] input').fill("2030-06-01T10:00");
+  await resident.page.locator('[data-field="visit"] input').fill(visitIn(7));
   await resident.page.getByRole("button", { name: "Отправить заявку" }).click();
   await expect(resident.page).toHaveURL(/\/requests\/\d+$/);
   const number = resident.page.url().match(/\/requests\/(\d+)$/)![1];
@@ -129,7 +129,7 @@ test("a pre-order chat becomes an order", async ({ page, browser }) => {
   const draft = new URL(page.url()).searchParams.get("draft")!;
   await hydrated(page);
   await page.locator("[data-field=area] input").fill("40");
-  await page.locator("[data-field=visit] input").fill("2026-12-10T10:00");
+  await page.locator("[data-field=visit] input").fill(visitIn(8));
   await page.getByRole("button", { name: "Оформить заказ" }).click();
   await expect(page).toHaveURL(new RegExp(`/staff/orders/${draft}$`));
   // The dialogue is the order's chat now.

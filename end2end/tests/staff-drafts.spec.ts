@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { hydrated, open, signInStaff } from "./helpers";
+import { hydrated, open, signInStaff, visitIn } from "./helpers";
 
 test("an order made from a draft appears in the list", async ({ page }) => {
   await signInStaff(page, "dispatcher@demo.ru");
@@ -18,7 +18,7 @@ test("an order made from a draft appears in the list", async ({ page }) => {
   await page.getByRole("button", { name: "Оформить заказ" }).click();
   await expect(page.locator("[data-field=windows] .field-error")).toHaveText("Заполните это поле");
   await page.locator("[data-field=windows] input").fill("3");
-  await page.locator("[data-field=visit] input").fill("2026-12-05T11:00");
+  await page.locator("[data-field=visit] input").fill(visitIn(3, "11:00"));
   await page.getByRole("button", { name: "Оформить заказ" }).click();
   await expect(page).toHaveURL(new RegExp(`/staff/orders/${draft}$`));
   await expect(page.locator("h1 .status")).toHaveText("Ожидание");

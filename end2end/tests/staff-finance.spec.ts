@@ -1,5 +1,5 @@
 import { test, expect, Page } from "@playwright/test";
-import { hydrated, open, signInResident, signInStaff } from "./helpers";
+import { hydrated, open, signInResident, signInStaff, visitIn } from "./helpers";
 
 /** Money as shown (non-breaking spaces), as a pattern. */
 function rub(text: string): RegExp {
@@ -12,7 +12,7 @@ async function orderClog(page: Page): Promise<string> {
   await page.getByRole("link", { name: /Устранение засора/ }).click();
   await hydrated(page);
   await page.locator('[data-field="where"] select').selectOption("Раковина");
-  await page.locator('[data-field="visit"] input').fill("2030-06-01T09:00");
+  await page.locator('[data-field="visit"] input').fill(visitIn(7, "09:00"));
   await page.getByRole("button", { name: "Отправить заявку" }).click();
   await expect(page).toHaveURL(/\/requests\/\d+$/);
   return page.url().match(/\/requests\/(\d+)$/)![1];

@@ -1,5 +1,5 @@
 import { test, expect, Page, Browser, BrowserContext } from "@playwright/test";
-import { hydrated, open, signInResident, signInStaff } from "./helpers";
+import { hydrated, open, signInResident, signInStaff, visitIn } from "./helpers";
 
 /** A resident on a phone in a context of their own. */
 async function residentPage(browser: Browser, phone: string): Promise<{ ctx: BrowserContext; page: Page }> {
@@ -16,7 +16,7 @@ async function orderClog(page: Page): Promise<string> {
   await expect(page.getByRole("heading", { name: "Устранение засора" })).toBeVisible();
   await hydrated(page);
   await page.locator('[data-field="where"] select').selectOption("Раковина");
-  await page.locator('[data-field="visit"] input').fill("2030-06-01T09:00");
+  await page.locator('[data-field="visit"] input').fill(visitIn(7, "09:00"));
   await page.getByRole("button", { name: "Отправить заявку" }).click();
   await expect(page).toHaveURL(/\/requests\/\d+$/);
   return page.url().match(/\/requests\/(\d+)$/)![1];

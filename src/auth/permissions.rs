@@ -60,6 +60,39 @@ pub enum Action {
     Administer,
 }
 
+/// How residents may be looked up for a new order (see [`Permissions::resident_search`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResidentSearch {
+    /// Part of a name, or a full phone number.
+    NameOrPhone,
+    /// A full phone number only.
+    FullPhoneOnly,
+}
+
+impl ResidentSearch {
+    /// Why a typed query is refused, if it is; the same check in the form and on the server.
+    pub fn query_error(self, query: &str) -> Option<&'static str> {
+        let query = query.trim();
+        match self {
+            ResidentSearch::NameOrPhone if query.chars().count() < 2 => {
+                Some("Введите хотя бы 2 символа телефона или ФИО")
+            }
+            ResidentSearch::NameOrPhone => None,
+            ResidentSearch::FullPhoneOnly => crate::auth::model::Phone::parse(query)
+                .err()
+                .map(|_| "Введите полный номер телефона клиента, например +7 900 000-00-01"),
+        }
+    }
+
+    /// The search box's hint.
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            ResidentSearch::NameOrPhone => "Телефон или ФИО",
+            ResidentSearch::FullPhoneOnly => "Полный номер телефона",
+        }
+    }
+}
+
 impl Permissions {
     pub fn allows(&self, action: Action) -> bool {
         match action {
@@ -84,6 +117,24 @@ impl Permissions {
     /// May this staff member change an order assigned to `assignee`?
     pub fn can_edit_order(&self, me: i64, assignee: Option<i64>) -> bool {
         self.orders_edit && self.can_see_order(me, assignee)
+    }
+
+    /// How this staff member may look residents up to create an order for them. A role
+    /// that sees only its own orders finds a resident only by their full phone number
+    /// (someone who called it in), never by browsing names and addresses.
+    pub fn resident_search(&self) -> ResidentSearch {
+        if self.allows(Action::ViewAllOrders) {
+            ResidentSearch::NameOrPhone
+        } else {
+            ResidentSearch::FullPhoneOnly
+        }
+    }
+
+    /// May this staff member, of legal entity `my_entity`, create an order for a service
+    /// provided by `service_entity`? «Назначенные мне» only: services of his own entity.
+    pub fn can_order_service(&self, my_entity: i64, service_entity: i64) -> bool {
+        self.allows(Action::EditOrders)
+            && (self.allows(Action::ViewAllOrders) || my_entity == service_entity)
     }
 
     /// Where a staff member lands after sign-in.
@@ -159,6 +210,28 @@ mod tests {
         assert!(p.allows(Action::ClientsChat));
         assert!(!p.allows(Action::Administer));
         assert_eq!(p.home_path(), "/staff/finance");
+    }
+
+    #[test]
+    fn assigned_only_role_orders_for_its_entity_and_finds_residents_by_full_phone() {
+        let mine = role(OrdersScope::Assigned, true);
+        assert!(mine.can_order_service(2, 2));
+        assert!(!mine.can_order_service(2, 1), "another entity's service");
+        assert!(!role(OrdersScope::Assigned, false).can_order_service(2, 2));
+        assert_eq!(mine.resident_search(), ResidentSearch::FullPhoneOnly);
+        let phone_only = mine.resident_search();
+        assert_eq!(phone_only.query_error("+7 900 000-00-01"), None);
+        assert_eq!(phone_only.query_error("89000000001"), None);
+        for browsing in ["Иванов", "+7900", "ул. Ленина", "", "7"] {
+            assert!(phone_only.query_error(browsing).is_some(), "{browsing}");
+        }
+        // «Все» is unchanged: any entity's service, names as well as phones.
+        let all = role(OrdersScope::All, true);
+        assert!(all.can_order_service(2, 1));
+        assert!(!role(OrdersScope::All, false).can_order_service(1, 1));
+        assert_eq!(all.resident_search(), ResidentSearch::NameOrPhone);
+        assert_eq!(all.resident_search().query_error("Ив"), None);
+        assert!(all.resident_search().query_error("И").is_some());
     }
 
     #[test]

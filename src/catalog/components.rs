@@ -157,6 +157,7 @@ fn ServiceView(card: ServiceCard) -> impl IntoView {
                 &vals,
                 Strictness::SubmitWithPhotos,
                 DEFAULT_UTC_OFFSET_MINUTES,
+                super::form::now_here(),
             )
         });
         if let Err(errs) = checked {

@@ -75,6 +75,48 @@ impl Strictness {
 /// Most photos in one photo field.
 pub const MAX_PHOTOS_PER_FIELD: usize = 10;
 
+/// The largest number a number field takes unless its service sets another maximum: a
+/// number may become the quantity of a prepaid order's invoice.
+pub const MAX_NUMBER: i64 = crate::invoices::rules::MAX_QUANTITY;
+
+/// How many days ahead a visit may be asked for.
+pub const VISIT_HORIZON_DAYS: i64 = 365;
+
+/// Why a visit time is refused, if it is: it lies from the start of today (local time) to
+/// the end of the day [`VISIT_HORIZON_DAYS`] ahead.
+pub fn visit_time_error(visit_at: i64, now: i64, offset_minutes: i32) -> Option<String> {
+    let offset = i64::from(offset_minutes) * 60;
+    let today = (now + offset).div_euclid(86_400) * 86_400 - offset;
+    let last_day = today + VISIT_HORIZON_DAYS * 86_400;
+    if visit_at < today {
+        Some("Дата визита не может быть в прошлом".into())
+    } else if visit_at >= last_day + 86_400 {
+        Some(format!(
+            "Дата визита не позже {}",
+            crate::time::format_date(last_day, offset_minutes)
+        ))
+    } else {
+        None
+    }
+}
+
+/// Seconds since the epoch on this side, for checking a form before sending it: the
+/// browser's clock in the app, the system clock on the server (which checks again).
+pub fn now_here() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        (js_sys::Date::now() / 1000.0) as i64
+    }
+    #[cfg(all(feature = "ssr", not(feature = "hydrate")))]
+    {
+        crate::time::now()
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    {
+        0
+    }
+}
+
 fn parse_datetime_local(s: &str, offset_minutes: i32) -> Option<i64> {
     let (date, time) = s.trim().split_once('T')?;
     let day = crate::time::parse_date_input(date, offset_minutes)?;
@@ -87,13 +129,14 @@ fn parse_datetime_local(s: &str, offset_minutes: i32) -> Option<i64> {
     Some(day + h * 3600 + m * 60)
 }
 
-/// Checks typed values against a service's form. The same code runs in the browser (errors
-/// next to fields before sending) and on the server (the rule that holds).
+/// Checks typed values against a service's form as of `now`. The same code runs in the
+/// browser (errors next to fields before sending) and on the server (the rule that holds).
 pub fn check_form(
     fields: &[FormField],
     values: &RawValues,
     strictness: Strictness,
     offset_minutes: i32,
+    now: i64,
 ) -> Result<CheckedForm, FieldErrors> {
     let mut answers = Vec::new();
     let mut errors = FieldErrors::new();
@@ -158,8 +201,8 @@ pub fn check_form(
                         fail(format!("Не меньше {}", f.min.unwrap_or_default()));
                         continue;
                     }
-                    Ok(n) if f.max.is_some_and(|max| n > max) => {
-                        fail(format!("Не больше {}", f.max.unwrap_or_default()));
+                    Ok(n) if n > f.max.unwrap_or(MAX_NUMBER) => {
+                        fail(format!("Не больше {}", f.max.unwrap_or(MAX_NUMBER)));
                         continue;
                     }
                     Ok(n) if n < 0 && f.min.is_none() => {
@@ -167,6 +210,10 @@ pub fn check_form(
                         continue;
                     }
                     Ok(n) => n.to_string(),
+                    Err(e) if matches!(e.kind(), std::num::IntErrorKind::PosOverflow) => {
+                        fail(format!("Не больше {}", f.max.unwrap_or(MAX_NUMBER)));
+                        continue;
+                    }
                     Err(_) => {
                         fail("Введите целое число".into());
                         continue;
@@ -175,6 +222,10 @@ pub fn check_form(
             }
             FieldKind::DateTime => match parse_datetime_local(first, offset_minutes) {
                 Some(ts) => {
+                    if let Some(e) = visit_time_error(ts, now, offset_minutes) {
+                        fail(e);
+                        continue;
+                    }
                     visit_at = visit_at.or(Some(ts));
                     crate::time::format_datetime(ts, offset_minutes)
                 }
@@ -249,6 +300,15 @@ pub fn values_of(answers: &[Answer], fields: &[FormField]) -> RawValues {
     out
 }
 
+/// A moment as a datetime-local input spells it: `2026-11-27T08:05`.
+pub fn datetime_local(ts: i64, offset_minutes: i32) -> String {
+    let t = crate::time::LocalDateTime::from_unix(ts, offset_minutes);
+    format!(
+        "{}-{:02}-{:02}T{:02}:{:02}",
+        t.year, t.month, t.day, t.hour, t.minute
+    )
+}
+
 /// `27.11.2026 08:05` back to `2026-11-27T08:05` for a datetime-local input.
 pub fn to_datetime_local(shown: &str) -> String {
     let Some((date, time)) = shown.split_once(' ') else {
@@ -264,6 +324,9 @@ pub fn to_datetime_local(shown: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 2026-11-27 08:00:41 in Moscow.
+    const NOW: i64 = 1_795_755_641;
 
     fn field(key: &str, kind: FieldKind, required: bool) -> FormField {
         FormField {
@@ -289,13 +352,19 @@ mod tests {
     fn required_fields_are_required_only_on_submit() {
         let fields = vec![field("model", FieldKind::Text, true)];
         assert_eq!(
-            check_form(&fields, &vals(&[]), Strictness::Submit, 180),
+            check_form(&fields, &vals(&[]), Strictness::Submit, 180, NOW),
             Err(vec![("model".into(), "Заполните это поле".into())])
         );
         assert_eq!(
-            check_form(&fields, &vals(&[("model", "  ")]), Strictness::Draft, 180)
-                .unwrap()
-                .answers,
+            check_form(
+                &fields,
+                &vals(&[("model", "  ")]),
+                Strictness::Draft,
+                180,
+                NOW
+            )
+            .unwrap()
+            .answers,
             vec![]
         );
     }
@@ -307,26 +376,52 @@ mod tests {
         f.max = Some(10);
         let fields = vec![f];
         assert_eq!(
-            check_form(&fields, &vals(&[("count", "3")]), Strictness::Submit, 180)
-                .unwrap()
-                .answers[0]
+            check_form(
+                &fields,
+                &vals(&[("count", "3")]),
+                Strictness::Submit,
+                180,
+                NOW
+            )
+            .unwrap()
+            .answers[0]
                 .value,
             "3"
         );
         assert_eq!(
-            check_form(&fields, &vals(&[("count", "0")]), Strictness::Submit, 180).unwrap_err()[0]
+            check_form(
+                &fields,
+                &vals(&[("count", "0")]),
+                Strictness::Submit,
+                180,
+                NOW
+            )
+            .unwrap_err()[0]
                 .1,
             "Не меньше 1"
         );
         assert_eq!(
-            check_form(&fields, &vals(&[("count", "11")]), Strictness::Submit, 180).unwrap_err()[0]
+            check_form(
+                &fields,
+                &vals(&[("count", "11")]),
+                Strictness::Submit,
+                180,
+                NOW
+            )
+            .unwrap_err()[0]
                 .1,
             "Не больше 10"
         );
         assert_eq!(
-            check_form(&fields, &vals(&[("count", "три")]), Strictness::Submit, 180).unwrap_err()
-                [0]
-            .1,
+            check_form(
+                &fields,
+                &vals(&[("count", "три")]),
+                Strictness::Submit,
+                180,
+                NOW
+            )
+            .unwrap_err()[0]
+                .1,
             "Введите целое число"
         );
     }
@@ -347,6 +442,7 @@ mod tests {
             ]),
             Strictness::Submit,
             180,
+            NOW,
         )
         .unwrap();
         assert_eq!(ok.answers[0].value, "Ванная");
@@ -356,6 +452,7 @@ mod tests {
             &vals(&[("room", "Чердак")]),
             Strictness::Submit,
             180,
+            NOW,
         )
         .unwrap_err();
         assert_eq!(
@@ -372,6 +469,7 @@ mod tests {
             &vals(&[("visit", "2026-11-28T10:30")]),
             Strictness::Submit,
             180,
+            NOW,
         )
         .unwrap();
         assert_eq!(ok.answers[0].value, "28.11.2026 10:30");
@@ -380,10 +478,67 @@ mod tests {
             &fields,
             &vals(&[("visit", "завтра")]),
             Strictness::Submit,
-            180
+            180,
+            NOW
         )
         .is_err());
         assert_eq!(to_datetime_local("28.11.2026 10:30"), "2026-11-28T10:30");
+        assert_eq!(datetime_local(1_795_851_000, 180), "2026-11-28T10:30");
+    }
+
+    #[test]
+    fn visit_dates_lie_between_today_and_a_year_ahead() {
+        let fields = vec![field("visit", FieldKind::DateTime, true)];
+        let check =
+            |v: &str| check_form(&fields, &vals(&[("visit", v)]), Strictness::Draft, 180, NOW);
+        for far in ["1900-01-01T10:00", "2026-11-26T23:59"] {
+            assert_eq!(
+                check(far).unwrap_err(),
+                vec![("visit".into(), "Дата визита не может быть в прошлом".into())],
+                "{far}"
+            );
+        }
+        for far in ["9999-12-31T23:59", "2027-11-28T00:00"] {
+            assert_eq!(
+                check(far).unwrap_err(),
+                vec![("visit".into(), "Дата визита не позже 27.11.2027".into())],
+                "{far}"
+            );
+        }
+        // Earlier today (a visit going on now) and the last day of the horizon are fine.
+        assert!(check("2026-11-27T00:00").is_ok());
+        assert!(check("2027-11-27T23:59").is_ok());
+        // The same bound on submit.
+        assert!(check_form(
+            &fields,
+            &vals(&[("visit", "1900-01-01T10:00")]),
+            Strictness::SubmitWithPhotos,
+            180,
+            NOW
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn numbers_without_a_maximum_stay_within_an_invoice_quantity() {
+        let fields = vec![field("count", FieldKind::Number, true)];
+        let check = |v: &str| {
+            check_form(
+                &fields,
+                &vals(&[("count", v)]),
+                Strictness::Submit,
+                180,
+                NOW,
+            )
+        };
+        assert_eq!(check("10000").unwrap().answers[0].value, "10000");
+        for big in ["10001", "1000000000000", "99999999999999999999999"] {
+            assert_eq!(
+                check(big).unwrap_err(),
+                vec![("count".into(), "Не больше 10000".into())],
+                "{big}"
+            );
+        }
     }
 
     #[test]
@@ -401,10 +556,11 @@ mod tests {
                 ("hook", "on"),
                 ("extras", "Балкон"),
                 ("extras", "Окна"),
-                ("visit", "2026-01-02T03:04"),
+                ("visit", "2027-01-02T03:04"),
             ]),
             Strictness::Submit,
             180,
+            NOW,
         )
         .unwrap();
         assert_eq!(first.answers[0].value, "Да");
@@ -413,19 +569,20 @@ mod tests {
             &values_of(&first.answers, &fields),
             Strictness::Submit,
             180,
+            NOW,
         )
         .unwrap();
         assert_eq!(again, first);
-        let unchecked = check_form(&fields, &vals(&[]), Strictness::Submit, 180).unwrap();
+        let unchecked = check_form(&fields, &vals(&[]), Strictness::Submit, 180, NOW).unwrap();
         assert_eq!(unchecked.answers[0].value, "Нет");
     }
 
     #[test]
     fn photos_are_asked_of_residents_only() {
         let fields = vec![field("photo", FieldKind::Photo, true)];
-        assert!(check_form(&fields, &vals(&[]), Strictness::Submit, 180).is_ok());
+        assert!(check_form(&fields, &vals(&[]), Strictness::Submit, 180, NOW).is_ok());
         assert_eq!(
-            check_form(&fields, &vals(&[]), Strictness::SubmitWithPhotos, 180),
+            check_form(&fields, &vals(&[]), Strictness::SubmitWithPhotos, 180, NOW),
             Err(vec![("photo".into(), "Приложите фото".into())])
         );
         assert_eq!(
@@ -433,7 +590,8 @@ mod tests {
                 &fields,
                 &vals(&[("photo", "abc")]),
                 Strictness::SubmitWithPhotos,
-                180
+                180,
+                NOW
             )
             .unwrap_err()[0]
                 .1,
@@ -444,6 +602,7 @@ mod tests {
             &vals(&[("photo", "7"), ("photo", "9")]),
             Strictness::SubmitWithPhotos,
             180,
+            NOW,
         )
         .unwrap();
         assert_eq!(ok.photos, vec![("photo".into(), 7), ("photo".into(), 9)]);

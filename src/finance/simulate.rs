@@ -57,7 +57,7 @@ struct Service {
     fields: Vec<FormField>,
 }
 
-fn values_for(fields: &[FormField], rng: &mut Rng) -> Vec<(String, String)> {
+fn values_for(fields: &[FormField], rng: &mut Rng, t: i64, offset: i32) -> Vec<(String, String)> {
     fields
         .iter()
         .filter_map(|f| {
@@ -68,7 +68,8 @@ fn values_for(fields: &[FormField], rng: &mut Rng) -> Vec<(String, String)> {
                     let hi = f.max.unwrap_or(lo + 3).max(lo);
                     (lo + rng.below((hi - lo + 1) as u64) as i64).to_string()
                 }
-                FieldKind::DateTime => "2030-01-15T10:00".to_owned(),
+                // A visit two days after the order (forms take a year ahead at most).
+                FieldKind::DateTime => crate::catalog::form::datetime_local(t + 2 * 86_400, offset),
                 FieldKind::Choice | FieldKind::MultiChoice => f.choices.first()?.clone(),
                 FieldKind::Checkbox => "on".to_owned(),
                 FieldKind::Photo => return None,
@@ -193,7 +194,7 @@ pub async fn run(state: &AppState, period: Period, orders: u64, seed: u64) -> Ap
             resident,
             crate::requests::service::SubmitInput {
                 service_id: service.service_id,
-                values: values_for(&service.fields, &mut rng),
+                values: values_for(&service.fields, &mut rng, t, offset),
                 submit_key: format!("sim-{seed}-{i}-{}", uuid::Uuid::new_v4().simple()),
             },
             offset,

@@ -11,8 +11,10 @@ use std::str::FromStr;
 
 /// Most lines in one invoice.
 pub const MAX_LINES: usize = 50;
-/// Largest quantity of a line.
-pub const MAX_QUANTITY: i64 = 100_000;
+/// Largest quantity of a line (and of a prepaid order's number field).
+pub const MAX_QUANTITY: i64 = 10_000;
+/// Largest invoice total: 10 000 000,00 ₽.
+pub const MAX_TOTAL: Money = Money::from_kopecks(1_000_000_000);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InvoiceStatus {
@@ -269,7 +271,7 @@ pub fn parse_quantity(text: &str) -> Result<Decimal, String> {
         return Err("Не больше трёх знаков после запятой".into());
     }
     if q > Decimal::from(MAX_QUANTITY) {
-        return Err(format!("Не больше {MAX_QUANTITY}"));
+        return Err(format!("Количество не больше {MAX_QUANTITY}"));
     }
     Ok(q.normalize())
 }
@@ -357,11 +359,50 @@ pub fn check_lines(items: &[PriceItem], inputs: &[LineInput]) -> Result<Vec<Line
         .enumerate()
         .map(|(n, l)| check_line(items, l).map_err(|e| format!("Позиция {}: {e}", n + 1)))
         .collect::<Result<Vec<_>, _>>()?;
-    let total = total(&lines).ok_or("Слишком большая сумма")?;
-    if total.is_zero() {
-        return Err("Сумма счёта должна быть больше нуля".into());
+    let total = total(&lines).ok_or_else(total_too_big)?;
+    if let Some(e) = total_error(total) {
+        return Err(e);
     }
     Ok(lines)
+}
+
+fn total_too_big() -> String {
+    format!("Сумма счёта не больше {MAX_TOTAL}")
+}
+
+/// Why an invoice total is refused, if it is: it is more than zero and at most
+/// [`MAX_TOTAL`].
+pub fn total_error(total: Money) -> Option<String> {
+    if total.is_zero() || total.is_negative() {
+        return Some("Сумма счёта должна быть больше нуля".into());
+    }
+    if total > MAX_TOTAL {
+        return Some(total_too_big());
+    }
+    None
+}
+
+/// The one line of a prepaid order's invoice: the service's price × the number typed in
+/// its form (1 when the form has none), within the quantity and total bounds.
+pub fn prepaid_line(item: &PriceItem, quantity: Option<i64>) -> Result<Line, String> {
+    let quantity = match quantity {
+        None => Decimal::ONE,
+        Some(q) => parse_quantity(&q.to_string())?,
+    };
+    let (gross, amount) = line_amounts(item.price, quantity, Discount::None)?;
+    if let Some(e) = total_error(amount) {
+        return Err(e);
+    }
+    Ok(Line {
+        price_item_id: item.price_item_id,
+        name: item.name.clone(),
+        unit: item.unit.clone(),
+        unit_price: item.price,
+        quantity,
+        discount: Discount::None,
+        gross,
+        amount,
+    })
 }
 
 /// The invoice total: the exact sum of its lines.
@@ -435,6 +476,50 @@ mod tests {
                 .unwrap_err()
                 .contains("больше нуля")
         );
+    }
+
+    #[test]
+    fn quantities_and_totals_are_bounded() {
+        let items = [item(1, 40_000), item(2, 99_999_999)];
+        let err = |i: LineInput| check_line(&items, &i).unwrap_err();
+        assert_eq!(
+            err(input(1, "1000000000000", DiscountKind::None, "")),
+            "Количество не больше 10000"
+        );
+        assert_eq!(
+            err(input(1, "10000,001", DiscountKind::None, "")),
+            "Количество не больше 10000"
+        );
+        assert!(check_line(&items, &input(1, "10000", DiscountKind::None, "")).is_ok());
+        // 999 999,99 ₽ × 11 is above 10 000 000 ₽; × 10 is within.
+        assert_eq!(
+            check_lines(&items, &[input(2, "11", DiscountKind::None, "")]).unwrap_err(),
+            "Сумма счёта не больше 10\u{202f}000\u{202f}000,00\u{a0}₽"
+        );
+        assert!(check_lines(&items, &[input(2, "10", DiscountKind::None, "")]).is_ok());
+        // Fifty lines each within the bound cannot add up past it either.
+        let many: Vec<LineInput> = (0..MAX_LINES)
+            .map(|_| input(2, "10000", DiscountKind::None, ""))
+            .collect();
+        assert!(check_lines(&items, &many)
+            .unwrap_err()
+            .contains("не больше"));
+        // A prepaid order's number is the invoice quantity: 10¹² is refused, not billed.
+        assert!(prepaid_line(&items[0], Some(1_000_000_000_000))
+            .unwrap_err()
+            .contains("не больше 10000"));
+        assert!(prepaid_line(&items[0], Some(0)).is_err());
+        assert_eq!(
+            prepaid_line(&items[0], Some(3)).unwrap().amount,
+            Money::from_kopecks(120_000)
+        );
+        assert_eq!(
+            prepaid_line(&items[0], None).unwrap().quantity,
+            Decimal::ONE
+        );
+        assert!(prepaid_line(&items[1], Some(10_000))
+            .unwrap_err()
+            .contains("Сумма счёта не больше"));
     }
 
     #[test]

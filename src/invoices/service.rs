@@ -323,19 +323,13 @@ pub async fn create_prepaid(
     let Some((price_item_id, name, unit, price)) = item else {
         return Ok(None);
     };
-    let quantity = Decimal::from(quantity.filter(|q| *q > 0).unwrap_or(1));
-    let (gross, amount) = rules::line_amounts(Money::from_kopecks(price), quantity, Discount::None)
-        .map_err(AppError::validation)?;
-    let line = Line {
+    let item = PriceItem {
         price_item_id,
         name,
         unit,
-        unit_price: Money::from_kopecks(price),
-        quantity,
-        discount: Discount::None,
-        gross,
-        amount,
+        price: Money::from_kopecks(price),
     };
+    let line = rules::prepaid_line(&item, quantity).map_err(AppError::validation)?;
     let (invoice_id, total) = insert_invoice(conn, order_id, &[line], None, now).await?;
     activate(conn, invoice_id, order_id, resident_id, now).await?;
     history(

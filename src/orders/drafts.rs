@@ -49,18 +49,19 @@ pub struct DraftRow {
     pub updated_at: i64,
 }
 
-/// Residents whose phone or name matches (at most 20).
+/// Residents whose phone or name matches (at most 20); a role with «Назначенные мне» only
+/// finds a resident by their full phone number alone.
 #[server(prefix = "/api", endpoint = "find_residents")]
 pub async fn find_residents(query: String) -> Result<Vec<ResidentChoice>, AppError> {
-    require_staff(Action::EditOrders)?;
-    ssr::find_residents(&app_state()?.pool, &query).await
+    let staff = require_staff(Action::EditOrders)?;
+    ssr::find_residents(&app_state()?.pool, &staff, &query).await
 }
 
-/// The published services with their forms, for the staff order form.
+/// The published services this employee may order, with their forms.
 #[server(prefix = "/api", endpoint = "service_forms")]
 pub async fn service_forms() -> Result<Vec<ServiceForm>, AppError> {
-    require_staff(Action::EditOrders)?;
-    ssr::service_forms(&app_state()?.pool).await
+    let staff = require_staff(Action::EditOrders)?;
+    ssr::service_forms(&app_state()?.pool, &staff).await
 }
 
 /// Saves the form as a draft, or (`submit`) checks it fully and creates the order.
@@ -136,12 +137,14 @@ pub mod ssr {
         .await?)
     }
 
-    pub async fn find_residents(pool: &SqlitePool, query: &str) -> AppResult<Vec<ResidentChoice>> {
+    pub async fn find_residents(
+        pool: &SqlitePool,
+        staff: &StaffUser,
+        query: &str,
+    ) -> AppResult<Vec<ResidentChoice>> {
         let query = query.trim();
-        if query.chars().count() < 2 {
-            return Err(AppError::validation(
-                "Введите хотя бы 2 символа телефона или ФИО",
-            ));
+        if let Some(e) = staff.permissions.resident_search().query_error(query) {
+            return Err(AppError::validation(e));
         }
         // A phone is matched only when typed in full: digits never list other people's numbers.
         let rows: Vec<(i64, String, String)> = if let Ok(phone) =
@@ -177,15 +180,23 @@ pub mod ssr {
         Ok(out)
     }
 
-    pub async fn service_forms(pool: &SqlitePool) -> AppResult<Vec<ServiceForm>> {
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "select service_id, name, form_fields from services where published = 1 order by name",
+    pub async fn service_forms(
+        pool: &SqlitePool,
+        staff: &StaffUser,
+    ) -> AppResult<Vec<ServiceForm>> {
+        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
+            "select service_id, name, form_fields, legal_entity_id from services where published = 1 order by name",
         )
         .fetch_all(pool)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(service_id, name, form)| ServiceForm {
+            .filter(|r| {
+                staff
+                    .permissions
+                    .can_order_service(staff.legal_entity_id, r.3)
+            })
+            .map(|(service_id, name, form, _)| ServiceForm {
                 service_id,
                 name,
                 fields: serde_json::from_str(&form).unwrap_or_default(),
@@ -220,13 +231,19 @@ pub mod ssr {
         now: i64,
     ) -> AppResult<i64> {
         let (fields, entity, default_assignee) = fields_of(pool, input.service_id).await?;
+        if !staff
+            .permissions
+            .can_order_service(staff.legal_entity_id, entity)
+        {
+            return Err(AppError::Forbidden);
+        }
         let strictness = if submit {
             Strictness::Submit
         } else {
             Strictness::Draft
         };
-        let checked =
-            check_form(&fields, &input.values, strictness, offset).map_err(AppError::Fields)?;
+        let checked = check_form(&fields, &input.values, strictness, offset, now)
+            .map_err(AppError::Fields)?;
         let answers = serde_json::to_string(&checked.answers).map_err(AppError::internal)?;
         let mut tx = write_tx(pool).await?;
         let owns: Option<(i64,)> = sqlx::query_as(

@@ -5,6 +5,7 @@ use super::drafts::{
     find_residents, list_drafts, load_draft, save_staff_order, DraftView, ResidentChoice,
     ServiceForm,
 };
+use crate::auth::permissions::ResidentSearch;
 use crate::catalog::form::{check_form, FieldErrors, RawValues, Strictness};
 use crate::catalog::form_view::FormFields;
 use crate::error::AppError;
@@ -60,10 +61,20 @@ fn OrderForm(forms: Vec<ServiceForm>, draft: Option<DraftView>) -> impl IntoView
     let found = RwSignal::new(Vec::<ResidentChoice>::new());
     let forms = StoredValue::new(forms);
     let navigate = use_navigate();
+    // The same rule as the server's: a role with «Назначенные мне» only finds a resident by
+    // a full phone number, and is offered only its own legal entity's services.
+    let lookup = crate::ui::staff_shell::use_staff()
+        .map(|s| s.permissions.resident_search())
+        .unwrap_or(ResidentSearch::FullPhoneOnly);
 
     let do_search = move |_| {
         error.set(None);
         let q = search.get_untracked();
+        if let Some(e) = lookup.query_error(&q) {
+            found.set(Vec::new());
+            error.set(Some(AppError::validation(e)));
+            return;
+        }
         leptos::task::spawn_local(async move {
             match find_residents(q).await {
                 Ok(list) if list.is_empty() => {
@@ -102,7 +113,13 @@ fn OrderForm(forms: Vec<ServiceForm>, draft: Option<DraftView>) -> impl IntoView
         } else {
             Strictness::Draft
         };
-        if let Err(errs) = check_form(&fields, &vals, strictness, DEFAULT_UTC_OFFSET_MINUTES) {
+        if let Err(errs) = check_form(
+            &fields,
+            &vals,
+            strictness,
+            DEFAULT_UTC_OFFSET_MINUTES,
+            crate::catalog::form::now_here(),
+        ) {
             field_errors.set(errs);
             return;
         }
@@ -149,10 +166,13 @@ fn OrderForm(forms: Vec<ServiceForm>, draft: Option<DraftView>) -> impl IntoView
                     }.into_any(),
                     None => view! {
                         <div class="search-row">
-                            <input type="search" placeholder="Телефон или ФИО" aria-label="Телефон или ФИО клиента"
+                            <input type="search" placeholder=lookup.placeholder() aria-label=format!("{} клиента", lookup.placeholder())
                                 prop:value=search on:input=move |ev| search.set(event_target_value(&ev))/>
                             <button type="button" class="secondary" on:click=do_search>"Найти"</button>
                         </div>
+                        {(lookup == ResidentSearch::FullPhoneOnly).then(|| view! {
+                            <p class="muted small">"Клиента можно найти только по полному номеру телефона; в списке услуг — услуги вашего юрлица"</p>
+                        })}
                         <ul class="choice-list">
                             {move || found.get().into_iter().map(|r| {
                                 let chosen = r.clone();

@@ -267,6 +267,7 @@ pub async fn submit(
         &input.values,
         Strictness::SubmitWithPhotos,
         offset_minutes,
+        now,
     )
     .map_err(AppError::Fields)?;
     for (key, upload_id) in &checked.photos {
@@ -335,12 +336,14 @@ pub async fn submit(
     // Prepaid services: the invoice is created and activated in the same transaction and
     // the resident goes straight to paying it.
     let pay_invoice_id = if service.prepaid {
-        let quantity = service
+        let answer = service
             .fields
             .iter()
             .find(|f| f.kind == crate::catalog::form::FieldKind::Number)
-            .and_then(|f| checked.answers.iter().find(|a| a.key == f.key))
-            .and_then(|a| a.value.parse::<i64>().ok());
+            .and_then(|f| checked.answers.iter().find(|a| a.key == f.key));
+        let quantity = answer.and_then(|a| a.value.parse::<i64>().ok());
+        // A number that would make an absurd invoice is refused next to its field, and the
+        // order is not created (the transaction is dropped).
         crate::invoices::service::create_prepaid(
             &mut tx,
             order_id,
@@ -349,7 +352,11 @@ pub async fn submit(
             quantity,
             now,
         )
-        .await?
+        .await
+        .map_err(|e| match (e, answer) {
+            (AppError::Validation(m), Some(a)) => AppError::Fields(vec![(a.key.clone(), m)]),
+            (e, _) => e,
+        })?
     } else {
         None
     };

@@ -32,7 +32,10 @@ async fn new_order(app: &common::TestApp, key: &str) -> (i64, i64) {
         service_id,
         values: vec![
             ("where".into(), "Ванна".into()),
-            ("visit".into(), "2030-01-01T10:00".into()),
+            (
+                "visit".into(),
+                suz::catalog::form::datetime_local(now() + 7 * 86_400, 180),
+            ),
         ],
         submit_key: key.into(),
     };
