@@ -20,5 +20,6 @@ mod orders_db;
 mod payments;
 mod refunds;
 mod refusals;
+mod refusals;
 mod resident_app;
 mod uploads_imports;
