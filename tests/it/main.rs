@@ -20,6 +20,5 @@ mod orders_db;
 mod payments;
 mod refunds;
 mod refusals;
-mod refusals;
 mod resident_app;
 mod uploads_imports;
