@@ -138,8 +138,9 @@ async fn cross_site_requests_to_any_server_function_or_upload_change_nothing() {
             "{path}: {}",
             reply.body
         );
+        // Text for the upload forms; the error's JSON where the browser app reads it.
         assert!(
-            reply.body.contains("не со страницы приложения"),
+            reply.body.contains("не со страницы приложения") || reply.body.contains("CrossSite"),
             "{path}: {}",
             reply.body
         );
@@ -446,7 +447,10 @@ async fn every_kind_of_response_carries_its_security_headers() {
         .await;
     assert_eq!(xlsx.status, StatusCode::OK);
     common_headers(&xlsx, "xlsx");
-    assert_eq!(xlsx.headers["cache-control"], "no-store");
+    assert!(xlsx.headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("no-store"));
 
     // The demo's text messages page and the health check.
     for path in ["/healthz", "/api/whoami-does-not-exist"] {
@@ -523,9 +527,10 @@ async fn no_js_form_posts_return_only_to_pages_of_the_app() {
         .send_raw(post(format!("{own}/staff/orders/{order}")))
         .await;
     assert!(back.status.is_redirection(), "{}", back.status);
-    assert_eq!(
-        back.location(),
-        Some(format!("{own}/staff/orders/{order}").as_str())
+    let location = back.location().unwrap();
+    assert!(
+        location.trim_end_matches('?') == format!("{own}/staff/orders/{order}"),
+        "{location}"
     );
     let away = app
         .send_raw(post("https://evil.example/phish".into()))
