@@ -9,26 +9,20 @@ use crate::time::{format_datetime, DEFAULT_UTC_OFFSET_MINUTES};
 use crate::ui::{ErrorNote, LoadError, Loading};
 use leptos::prelude::*;
 
-/// «Счет за услуги»: the invoices (loaded with the card), «+» and «Действия».
+/// «Счет за услуги»: the invoices (loaded with the card), «+» and «Действия». Rebuilt
+/// whenever the invoices change, so it keeps nothing of its own: the invoice action, the
+/// modal's switch and the refund target belong to the card and outlive it.
 #[component]
 pub fn InvoicesSection(
-    order_id: i64,
     block: InvoicesBlock,
+    act: ServerAction<ApplyInvoiceAction>,
+    modal_open: RwSignal<bool>,
     refund_target: RwSignal<Option<crate::refunds::components::RefundTarget>>,
-    changed: RwSignal<u32>,
 ) -> impl IntoView {
-    let modal_open = RwSignal::new(false);
-    let act = ServerAction::<ApplyInvoiceAction>::new();
-    Effect::new(move |_| {
-        if let Some(Ok(())) = act.value().get() {
-            changed.update(|v| *v += 1);
-        }
-    });
     let act_error = Signal::derive(move || act.value().get().and_then(|r| r.err()));
     let b = block;
     let refused = b.new_invoice_error.clone();
     let title = refused.clone().unwrap_or_else(|| "Новый счёт".into());
-    let provider = b.provider.clone();
     view! {
         <div class="block-head">
             <h2>"Счет за услуги"</h2>
@@ -39,9 +33,6 @@ pub fn InvoicesSection(
         {b.invoices.is_empty().then(|| view! { <p class="muted">"Счетов пока нет"</p> })}
         {b.invoices.into_iter().map(|i| view! { <InvoiceCard invoice=i act=act refund_target=refund_target/> }).collect_view()}
         <ErrorNote error=act_error/>
-        {move || modal_open.get().then(|| view! {
-            <InvoiceModal order_id=order_id provider=provider.clone() open=modal_open changed=changed/>
-        })}
     }
 }
 
@@ -102,8 +93,10 @@ fn checked(items: &[PriceItem], lines: &[LineInput]) -> Vec<Result<Line, String>
     lines.iter().map(|l| check_line(items, l)).collect()
 }
 
+/// The invoice modal. Opened from [`InvoicesSection`] but owned by the card, so a reload of
+/// the invoices while it is open (a live event) neither closes it nor loses what was typed.
 #[component]
-fn InvoiceModal(
+pub fn InvoiceModal(
     order_id: i64,
     provider: String,
     open: RwSignal<bool>,

@@ -7,10 +7,14 @@ use super::files::DeleteAttachment;
 use super::model::{Attachment, OrderCard};
 use super::rules::{phone_visible, status_change_error};
 use super::status::OrderStatus;
+use crate::error::AppError;
+use crate::invoices::api::{ApplyInvoiceAction, InvoicesBlock};
+use crate::refunds::api::RefundsBlock;
 use crate::time::{format_datetime, DEFAULT_UTC_OFFSET_MINUTES};
 use crate::ui::staff_shell::use_staff;
 use crate::ui::{ErrorNote, LoadError, Loading};
 use leptos::prelude::*;
+use leptos::reactive::computed::ScopedFuture;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 fn fmt_dt(ts: i64) -> String {
@@ -24,6 +28,30 @@ enum Tab {
     Comments,
 }
 
+/// What one load of the card brings: the order, «Счет за услуги» and «Возврат».
+#[derive(Debug, Clone, PartialEq)]
+struct Loaded {
+    card: OrderCard,
+    invoices: InvoicesBlock,
+    refunds: RefundsBlock,
+}
+
+/// The latest load as it arrives: `None` before the first, an error when one failed.
+type LoadState = Option<Result<Loaded, AppError>>;
+
+/// One part of the latest good load; a reload that fails or is still running keeps the last.
+fn part<T>(loaded: Memo<LoadState>, pick: fn(&Loaded) -> &T) -> Memo<Option<T>>
+where
+    T: Clone + PartialEq + Send + Sync + 'static,
+{
+    Memo::new(move |prev: Option<&Option<T>>| {
+        loaded.with(|l| match l {
+            Some(Ok(l)) => Some(pick(l).clone()),
+            _ => prev.cloned().flatten(),
+        })
+    })
+}
+
 #[component]
 pub fn OrderCardPage() -> impl IntoView {
     let params = use_params_map();
@@ -34,21 +62,48 @@ pub fn OrderCardPage() -> impl IntoView {
                 .unwrap_or(0)
         })
     });
+    // Everything the card keeps (tab, open modals, actions in flight) belongs to one order:
+    // a link to another order starts afresh.
+    move || {
+        let id = order_id.get();
+        view! { <CardPage order_id=id/> }
+    }
+}
+
+/// The card of one order. It is built once, on the first load; every reload (after a live
+/// event or a change made here) feeds the mounted card new data. Only the blocks whose data
+/// changed are rebuilt, and they hold nothing that outlives them: modals, their state and the
+/// actions (with their results) belong to the card, not to a block. (Rebuilding the card
+/// under a `<Transition>` disposed the old card while it was still shown and working, and a
+/// click or a finished request in that window touched disposed values and killed the page.)
+#[component]
+fn CardPage(order_id: i64) -> impl IntoView {
     // Bumped after every change so the card and its tabs reload.
     let changed = RwSignal::new(0u32);
-    let card = Resource::new(
-        move || (order_id.get(), changed.get()),
-        |(id, _)| fetch_order_card(id),
-    );
+    let card = Resource::new(move || changed.get(), move |_| fetch_order_card(order_id));
     // Loaded beside the card (not inside it): one level of resources hydrates cleanly.
     let invoices = Resource::new(
-        move || (order_id.get(), changed.get()),
-        |(id, _)| crate::invoices::api::order_invoices(id),
+        move || changed.get(),
+        move |_| crate::invoices::api::order_invoices(order_id),
     );
     let refunds = Resource::new(
-        move || (order_id.get(), changed.get()),
-        |(id, _)| crate::refunds::api::order_refunds(id),
+        move || changed.get(),
+        move |_| crate::refunds::api::order_refunds(order_id),
     );
+    // A reload keeps showing the previous data until all three have answered.
+    let loaded = Memo::new(move |prev: Option<&LoadState>| {
+        match (card.get(), invoices.get(), refunds.get()) {
+            (Some(Ok(card)), Some(Ok(invoices)), Some(Ok(refunds))) => Some(Ok(Loaded {
+                card,
+                invoices,
+                refunds,
+            })),
+            (Some(Err(e)), _, _) | (_, Some(Err(e)), _) | (_, _, Some(Err(e))) => Some(Err(e)),
+            _ => prev.cloned().flatten(),
+        }
+    });
+    let failed =
+        Memo::new(move |_| loaded.with(|l| l.as_ref().and_then(|r| r.as_ref().err().cloned())));
     let tab = RwSignal::new(Tab::Main);
     // Another user changed what the card shows: reload it and highlight it briefly.
     let stamp = StoredValue::new(None::<i64>);
@@ -58,9 +113,9 @@ pub fn OrderCardPage() -> impl IntoView {
             crate::live::LiveEvent::Order {
                 order_id: id,
                 stamp: s,
-            } if *id == order_id.get_untracked() => {
-                stamp.with_value(|old| *old != Some(*s)) && {
-                    stamp.set_value(Some(*s));
+            } if *id == order_id => {
+                stamp.try_with_value(|old| *old != Some(*s)) == Some(true) && {
+                    stamp.try_set_value(Some(*s));
                     true
                 }
             }
@@ -68,12 +123,13 @@ pub fn OrderCardPage() -> impl IntoView {
             _ => false,
         };
         if changed_here {
-            changed.update(|v| *v += 1);
-            flash.set(true);
+            changed.try_update(|v| *v += 1);
+            flash.try_set(true);
             #[cfg(feature = "hydrate")]
             leptos::task::spawn_local(async move {
                 gloo_timers::future::TimeoutFuture::new(1500).await;
-                flash.set(false);
+                // The page may be gone by now.
+                flash.try_set(false);
             });
         }
     });
@@ -81,9 +137,15 @@ pub fn OrderCardPage() -> impl IntoView {
         <div class="live-scope" class:flash=move || flash.get()>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
-                match (card.await, invoices.await, refunds.await) {
-                    (Ok(c), Ok(b), Ok(r)) => view! { <CardView card=c invoices=b refunds=r tab=tab changed=changed/> }.into_any(),
-                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => view! { <LoadError error=e/> }.into_any(),
+                // The first load only, awaited without subscribing to it: later loads reach
+                // the mounted card through `loaded` instead of rebuilding it.
+                ScopedFuture::new_untracked(async move {
+                    let _ = (card.await, invoices.await, refunds.await);
+                })
+                .await;
+                move || match failed.get() {
+                    Some(e) => view! { <LoadError error=e/> }.into_any(),
+                    None => view! { <CardView order_id=order_id loaded=loaded tab=tab changed=changed/> }.into_any(),
                 }
             })}
         </Transition>
@@ -91,7 +153,7 @@ pub fn OrderCardPage() -> impl IntoView {
         <Show when=move || tab.get() == Tab::Main>
             <section class="block chat-block">
                 <h2>"Переписка с клиентом"</h2>
-                {move || view! { <crate::chat::components::ChatBox source=crate::chat::components::ChatSource::Staff(order_id.get())/> }}
+                <crate::chat::components::ChatBox source=crate::chat::components::ChatSource::Staff(order_id)/>
             </section>
         </Show>
         </div>
@@ -100,13 +162,15 @@ pub fn OrderCardPage() -> impl IntoView {
 
 #[component]
 fn CardView(
-    card: OrderCard,
-    invoices: crate::invoices::api::InvoicesBlock,
-    refunds: crate::refunds::api::RefundsBlock,
+    order_id: i64,
+    loaded: Memo<LoadState>,
     tab: RwSignal<Tab>,
     changed: RwSignal<u32>,
 ) -> impl IntoView {
-    let order_id = card.order_id;
+    let card = part(loaded, |l| &l.card);
+    let invoices = part(loaded, |l| &l.invoices);
+    let refunds = part(loaded, |l| &l.refunds);
+    let can_edit = Memo::new(move |_| card.with(|c| c.as_ref().is_some_and(|c| c.can_edit)));
     let tab_button = move |t: Tab, label: &'static str| {
         view! {
             <button role="tab" aria-selected=move || if tab.get() == t { "true" } else { "false" }
@@ -114,6 +178,24 @@ fn CardView(
                 on:click=move |_| tab.set(t)>{label}</button>
         }
     };
+    view! {
+        {move || card.get().map(|card| view! { <CardHeader card=card/> })}
+        <div class="tabs" role="tablist">
+            {tab_button(Tab::Main, "Основное")}
+            {tab_button(Tab::History, "История")}
+            {tab_button(Tab::Comments, "Комментарии")}
+        </div>
+        {move || match tab.get() {
+            Tab::Main => view! { <MainTab order_id=order_id card=card invoices=invoices refunds=refunds changed=changed/> }.into_any(),
+            Tab::History => view! { <HistoryTab order_id=order_id changed=changed/> }.into_any(),
+            Tab::Comments => view! { <CommentsTab order_id=order_id can_edit=can_edit changed=changed/> }.into_any(),
+        }}
+    }
+}
+
+#[component]
+fn CardHeader(card: OrderCard) -> impl IntoView {
+    let order_id = card.order_id;
     view! {
         <header class="card-header">
             <div>
@@ -131,106 +213,131 @@ fn CardView(
                 }}
             </div>
         </header>
-        <div class="tabs" role="tablist">
-            {tab_button(Tab::Main, "Основное")}
-            {tab_button(Tab::History, "История")}
-            {tab_button(Tab::Comments, "Комментарии")}
+    }
+}
+
+/// Bumps `changed` each time `action` succeeds. Lives beside the action, so a block rebuilt
+/// from new data never sees an old success again.
+fn reload_on_success<I, O>(action: ServerAction<I>, changed: RwSignal<u32>)
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
+    O: Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        if action.value().with(|v| matches!(v, Some(Ok(_)))) {
+            changed.try_update(|v| *v += 1);
+        }
+    });
+}
+
+/// «Основное». The sections are rebuilt when their data changes; the actions, the phone once
+/// revealed and the modals stay.
+#[component]
+fn MainTab(
+    order_id: i64,
+    card: Memo<Option<OrderCard>>,
+    invoices: Memo<Option<InvoicesBlock>>,
+    refunds: Memo<Option<RefundsBlock>>,
+    changed: RwSignal<u32>,
+) -> impl IntoView {
+    use crate::invoices::components::{InvoiceModal, InvoicesSection};
+    use crate::refunds::components::{RefundModal, RefundTarget, RefundsSection};
+    let refund_target = RwSignal::new(None::<RefundTarget>);
+    let invoice_modal = RwSignal::new(false);
+    let reveal = ServerAction::<RevealPhone>::new();
+    let save = ServerAction::<ChangeOrderState>::new();
+    let delete = ServerAction::<DeleteAttachment>::new();
+    let act = ServerAction::<ApplyInvoiceAction>::new();
+    reload_on_success(save, changed);
+    reload_on_success(delete, changed);
+    reload_on_success(act, changed);
+    view! {
+        <div class="card-grid">
+            <section class="block">
+                <h2>"Информация заказа"</h2>
+                {move || card.get().map(|card| view! { <Facts card=card reveal=reveal/> })}
+            </section>
+            <section class="block">
+                <h2>"Состояние заказа"</h2>
+                {move || card.get().map(|card| view! { <StateForm card=card save=save/> })}
+            </section>
+            <section class="block">
+                {move || invoices.get().map(|block| view! {
+                    <InvoicesSection block=block act=act modal_open=invoice_modal refund_target=refund_target/>
+                })}
+            </section>
+            {move || refunds.get()
+                .filter(|r| !r.requests.is_empty() || !r.refunds.is_empty())
+                .map(|block| view! { <RefundsSection block=block target=refund_target changed=changed/> })}
+            {move || refund_target.get().map(|t| view! { <RefundModal target=t open=refund_target changed=changed/> })}
+            {move || invoice_modal.get().then(|| {
+                let provider = invoices.with_untracked(|b| b.as_ref().map(|b| b.provider.clone()).unwrap_or_default());
+                view! { <InvoiceModal order_id=order_id provider=provider open=invoice_modal changed=changed/> }
+            })}
+            <section class="block">
+                <h2>"Прикрепленные файлы"</h2>
+                {move || card.get().map(|card| view! {
+                    <Attachments order_id=order_id files=card.attachments can_edit=card.can_edit delete=delete/>
+                })}
+            </section>
         </div>
-        {move || match tab.get() {
-            Tab::Main => view! { <MainTab card=card.clone() invoices=invoices.clone() refunds=refunds.clone() changed=changed/> }.into_any(),
-            Tab::History => view! { <HistoryTab order_id=order_id changed=changed/> }.into_any(),
-            Tab::Comments => view! { <CommentsTab order_id=order_id can_edit=card.can_edit changed=changed/> }.into_any(),
-        }}
     }
 }
 
 #[component]
-fn MainTab(
-    card: OrderCard,
-    invoices: crate::invoices::api::InvoicesBlock,
-    refunds: crate::refunds::api::RefundsBlock,
-    changed: RwSignal<u32>,
-) -> impl IntoView {
-    use crate::refunds::components::{RefundModal, RefundTarget, RefundsSection};
-    let refund_target = RwSignal::new(None::<RefundTarget>);
-    let has_refunds = !refunds.requests.is_empty() || !refunds.refunds.is_empty();
-    let reveal = ServerAction::<RevealPhone>::new();
+fn Facts(card: OrderCard, reveal: ServerAction<RevealPhone>) -> impl IntoView {
     let order_id = card.order_id;
     let phone_shown = move || reveal.value().get().and_then(|r| r.ok());
     let reveal_error = Signal::derive(move || reveal.value().get().and_then(|r| r.err()));
     let visible = phone_visible(card.status);
     let masked = card.phone_masked.clone();
     view! {
-        <div class="card-grid">
-            <section class="block">
-                <h2>"Информация заказа"</h2>
-                <dl class="facts">
-                    <dt>"Услуга"</dt><dd>{card.service_name.clone()}</dd>
-                    <dt>"Исполнитель"</dt><dd>{card.provider_name.clone()}</dd>
-                    <dt>"Клиент"</dt><dd>{card.client_name.clone()}</dd>
-                    <dt>"Телефон"</dt>
-                    <dd class="phone">
-                        {move || phone_shown().unwrap_or_else(|| masked.clone())}
-                        {if visible {
-                            view! {
-                                <Show when=move || phone_shown().is_none()>
-                                    <button class="link-button" on:click=move |_| { reveal.dispatch(RevealPhone { order_id }); }>
-                                        "Показать телефон"
-                                    </button>
-                                </Show>
-                            }.into_any()
-                        } else {
-                            view! { <span class="muted small">" — виден, когда заказ «В работе»"</span> }.into_any()
-                        }}
-                        <ErrorNote error=reveal_error/>
-                    </dd>
-                    <dt>"Адрес помещения"</dt><dd>{card.address.clone()}</dd>
-                    <dt>"Дата и время"</dt><dd>{card.visit_at.map(fmt_dt).unwrap_or_else(|| "не указаны".into())}</dd>
-                    <dt>"Создан"</dt><dd>{fmt_dt(card.created_at)}</dd>
-                    <dt>"Затраты"</dt>
-                    <dd data-costs=card.costs.kopecks()>{card.costs.to_string()}
-                        {card.finance.then(|| view! { " "<a href=format!("/staff/finance/orders/{order_id}")>"Взаиморасчеты по заказу"</a> })}
-                    </dd>
-                    {card.answers.iter().filter(|a| !a.value.is_empty()).map(|a| view! {
-                        <dt>{a.label.clone()}</dt><dd>{a.value.clone()}</dd>
-                    }).collect_view()}
-                </dl>
-                {(!card.client_photos.is_empty()).then(|| view! {
-                    <h3>"Фото клиента"</h3>
-                    <div class="photos">
-                        {card.client_photos.iter().map(|p| {
-                            let href = crate::requests::photos::photo_url(p.upload_id);
-                            view! { <a href=href.clone() target="_blank"><img class="thumb" src=href.clone() alt=p.file_name.clone()/></a> }
-                        }).collect_view()}
-                    </div>
-                })}
-            </section>
-            <section class="block">
-                <h2>"Состояние заказа"</h2>
-                <StateForm card=card.clone() changed=changed/>
-            </section>
-            <section class="block">
-                <crate::invoices::components::InvoicesSection order_id=order_id block=invoices refund_target=refund_target changed=changed/>
-            </section>
-            {has_refunds.then(|| view! { <RefundsSection block=refunds.clone() target=refund_target changed=changed/> })}
-            {move || refund_target.get().map(|t| view! { <RefundModal target=t open=refund_target changed=changed/> })}
-            <section class="block">
-                <h2>"Прикрепленные файлы"</h2>
-                <Attachments order_id=order_id files=card.attachments.clone() can_edit=card.can_edit changed=changed/>
-            </section>
-        </div>
+        <dl class="facts">
+            <dt>"Услуга"</dt><dd>{card.service_name.clone()}</dd>
+            <dt>"Исполнитель"</dt><dd>{card.provider_name.clone()}</dd>
+            <dt>"Клиент"</dt><dd>{card.client_name.clone()}</dd>
+            <dt>"Телефон"</dt>
+            <dd class="phone">
+                {move || phone_shown().unwrap_or_else(|| masked.clone())}
+                {if visible {
+                    view! {
+                        <Show when=move || phone_shown().is_none()>
+                            <button class="link-button" on:click=move |_| { reveal.dispatch(RevealPhone { order_id }); }>
+                                "Показать телефон"
+                            </button>
+                        </Show>
+                    }.into_any()
+                } else {
+                    view! { <span class="muted small">" — виден, когда заказ «В работе»"</span> }.into_any()
+                }}
+                <ErrorNote error=reveal_error/>
+            </dd>
+            <dt>"Адрес помещения"</dt><dd>{card.address.clone()}</dd>
+            <dt>"Дата и время"</dt><dd>{card.visit_at.map(fmt_dt).unwrap_or_else(|| "не указаны".into())}</dd>
+            <dt>"Создан"</dt><dd>{fmt_dt(card.created_at)}</dd>
+            <dt>"Затраты"</dt>
+            <dd data-costs=card.costs.kopecks()>{card.costs.to_string()}
+                {card.finance.then(|| view! { " "<a href=format!("/staff/finance/orders/{order_id}")>"Взаиморасчеты по заказу"</a> })}
+            </dd>
+            {card.answers.iter().filter(|a| !a.value.is_empty()).map(|a| view! {
+                <dt>{a.label.clone()}</dt><dd>{a.value.clone()}</dd>
+            }).collect_view()}
+        </dl>
+        {(!card.client_photos.is_empty()).then(|| view! {
+            <h3>"Фото клиента"</h3>
+            <div class="photos">
+                {card.client_photos.iter().map(|p| {
+                    let href = crate::requests::photos::photo_url(p.upload_id);
+                    view! { <a href=href.clone() target="_blank"><img class="thumb" src=href.clone() alt=p.file_name.clone()/></a> }
+                }).collect_view()}
+            </div>
+        })}
     }
 }
 
 #[component]
-fn StateForm(card: OrderCard, changed: RwSignal<u32>) -> impl IntoView {
-    let save = ServerAction::<ChangeOrderState>::new();
+fn StateForm(card: OrderCard, save: ServerAction<ChangeOrderState>) -> impl IntoView {
     let error = Signal::derive(move || save.value().get().and_then(|r| r.err()));
-    Effect::new(move |_| {
-        if let Some(Ok(())) = save.value().get() {
-            changed.update(|v| *v += 1);
-        }
-    });
     if !card.can_edit {
         return view! {
             <dl class="facts">
@@ -294,15 +401,9 @@ fn Attachments(
     order_id: i64,
     files: Vec<Attachment>,
     can_edit: bool,
-    changed: RwSignal<u32>,
+    delete: ServerAction<DeleteAttachment>,
 ) -> impl IntoView {
-    let delete = ServerAction::<DeleteAttachment>::new();
     let delete_error = Signal::derive(move || delete.value().get().and_then(|r| r.err()));
-    Effect::new(move |_| {
-        if let Some(Ok(())) = delete.value().get() {
-            changed.update(|v| *v += 1);
-        }
-    });
     let me = use_staff();
     let query = use_query_map();
     let upload_error = move || query.with(|q| q.get("files_error"));
@@ -368,7 +469,7 @@ fn HistoryTab(order_id: i64, changed: RwSignal<u32>) -> impl IntoView {
 }
 
 #[component]
-fn CommentsTab(order_id: i64, can_edit: bool, changed: RwSignal<u32>) -> impl IntoView {
+fn CommentsTab(order_id: i64, can_edit: Memo<bool>, changed: RwSignal<u32>) -> impl IntoView {
     let add = ServerAction::<AddOrderComment>::new();
     let list = Resource::new(
         move || (changed.get(), add.version().get()),
@@ -398,7 +499,7 @@ fn CommentsTab(order_id: i64, can_edit: bool, changed: RwSignal<u32>) -> impl In
                 }
             })}
         </Transition>
-        {can_edit.then(|| view! {
+        {move || can_edit.get().then(|| view! {
             <ActionForm action=add attr:class="form">
                 <input type="hidden" name="order_id" value=order_id/>
                 <label class="field">
