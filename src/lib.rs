@@ -20,6 +20,7 @@ pub mod refunds;
 pub mod requests;
 pub mod residents;
 pub mod search;
+pub mod text;
 pub mod time;
 pub mod ui;
 pub mod url;

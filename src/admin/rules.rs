@@ -23,6 +23,8 @@ fn required(errors: &mut FieldErrors, key: &str, value: &str, max: usize, what: 
         err(errors, key, &format!("Введите {what}"));
     } else if n > max {
         err(errors, key, &format!("Не длиннее {max} символов"));
+    } else if let Err(m) = crate::text::check_line(value) {
+        err(errors, key, &m);
     }
 }
 
@@ -70,6 +72,8 @@ pub fn entity_errors(name: &str, kind: &str, inn: &str, details: &str) -> FieldE
     }
     if text_len(details) > 2000 {
         err(&mut e, "details", "Не длиннее 2000 символов");
+    } else if let Err(m) = crate::text::check_text(details) {
+        err(&mut e, "details", &m);
     }
     e
 }
@@ -389,6 +393,7 @@ pub fn resident_row(cells: &[String]) -> Result<ResidentRow, String> {
     if name.chars().count() > 120 {
         return Err("ФИО длиннее 120 символов".into());
     }
+    crate::text::check_line(name).map_err(|m| format!("ФИО: {m}"))?;
     let email = match cell(2) {
         "" => None,
         e => Some(crate::auth::model::Email::parse(e)?.as_str().to_owned()),
@@ -400,6 +405,7 @@ pub fn resident_row(cells: &[String]) -> Result<ResidentRow, String> {
     if address.chars().count() > 300 {
         return Err("адрес длиннее 300 символов".into());
     }
+    crate::text::check_line(address).map_err(|m| format!("адрес: {m}"))?;
     Ok(ResidentRow {
         phone: phone.as_str().to_owned(),
         full_name: name.to_owned(),

@@ -192,6 +192,15 @@ pub fn check_form(
                     fail(format!("Не длиннее {limit} символов"));
                     continue;
                 }
+                let allowed = if f.kind == FieldKind::Text {
+                    crate::text::check_line(first)
+                } else {
+                    crate::text::check_text(first)
+                };
+                if let Err(m) = allowed {
+                    fail(m);
+                    continue;
+                }
                 first.to_owned()
             }
             FieldKind::Number => {

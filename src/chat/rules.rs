@@ -18,6 +18,7 @@ pub fn check_message(body: &str, photos: usize) -> Result<String, String> {
     if photos > MAX_PHOTOS {
         return Err(format!("Не больше {MAX_PHOTOS} фото в одном сообщении"));
     }
+    crate::text::check_text(body)?;
     Ok(body.to_owned())
 }
 
@@ -41,6 +42,13 @@ mod tests {
         assert!(check_message(&long, 0).unwrap_err().contains("4000"));
         assert!(check_message(&"я".repeat(MAX_MESSAGE_CHARS), 0).is_ok());
         assert!(check_message("фото", MAX_PHOTOS + 1).is_err());
+    }
+
+    #[test]
+    fn direction_and_control_characters_are_refused() {
+        assert!(check_message("Оплачено \u{202E}00001", 0).is_err());
+        assert!(check_message("a\u{0}b", 0).is_err());
+        assert!(check_message("Строка 1\nСтрока 2", 0).is_ok());
     }
 
     #[test]

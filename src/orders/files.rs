@@ -34,18 +34,6 @@ pub fn content_type_for(file_name: &str) -> Option<&'static str> {
     })
 }
 
-/// The last path component of an uploaded name, without control characters.
-pub fn clean_file_name(raw: &str) -> String {
-    let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = last
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .trim()
-        .to_owned();
-    cleaned.chars().take(200).collect()
-}
-
 /// Deletes an attachment (its uploader or an administrator); the file is kept on disk.
 #[server(prefix = "/api", endpoint = "delete_attachment")]
 pub async fn delete_attachment(attachment_id: i64) -> Result<(), AppError> {
@@ -121,7 +109,10 @@ mod ssr {
     use crate::auth::permissions::Action;
     use crate::auth::session::CurrentViewer;
     use crate::server::state::AppState;
-    use crate::server::storage::{error_response, files_dir, save_field, serve as serve_stored};
+    use crate::server::storage::{
+        error_response, files_dir, save_field, serve as serve_stored, upload_broke_off,
+    };
+    use crate::text::clean_file_name;
     use crate::url::encode as encode_component;
     use axum::extract::{Multipart, Path, Query, State};
     use axum::response::{IntoResponse, Redirect, Response};
@@ -182,7 +173,7 @@ mod ssr {
             while let Some(mut field) = multipart
                 .next_field()
                 .await
-                .map_err(|_| AppError::validation("Файл не загрузился целиком. Попробуйте ещё раз"))?
+                .map_err(|e| upload_broke_off(e, None, MAX_FILE_BYTES))?
             {
                 let Some(raw_name) = field.file_name().map(str::to_owned) else {
                     continue;
@@ -296,12 +287,5 @@ mod tests {
         assert_eq!(content_type_for("script.html"), None);
         assert_eq!(content_type_for("virus.exe"), None);
         assert_eq!(content_type_for("noext"), None);
-    }
-
-    #[test]
-    fn keeps_only_the_last_path_component() {
-        assert_eq!(clean_file_name("C:\\Users\\me\\акт.pdf"), "акт.pdf");
-        assert_eq!(clean_file_name("../../etc/passwd"), "passwd");
-        assert_eq!(clean_file_name("a\u{0}b.txt"), "ab.txt");
     }
 }

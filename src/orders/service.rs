@@ -386,6 +386,7 @@ pub async fn add_comment(
     if body.chars().count() > 4000 {
         return Err(AppError::validation("Комментарий длиннее 4000 символов"));
     }
+    crate::text::check_text(body).map_err(AppError::Validation)?;
     let mut tx = write_tx(pool).await?;
     editable_order(&mut tx, staff, order_id).await?;
     sqlx::query(

@@ -105,7 +105,7 @@ pub fn rating_error(status: OrderStatus, stars: u8, text: &str) -> Option<String
     if text.chars().count() > MAX_RATING_TEXT {
         return Some(format!("Отзыв не длиннее {MAX_RATING_TEXT} символов"));
     }
-    None
+    crate::text::check_text(text).err()
 }
 
 /// An invoice as the resident sees it.

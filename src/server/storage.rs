@@ -4,7 +4,7 @@
 use crate::error::AppError;
 use crate::url::encode as encode_component;
 use axum::body::Body;
-use axum::extract::multipart::Field;
+use axum::extract::multipart::{Field, MultipartError};
 use axum::response::{IntoResponse, Response};
 use http::{header, StatusCode};
 use std::path::{Path, PathBuf};
@@ -25,6 +25,25 @@ pub fn error_response(e: AppError) -> Response {
     (status, e.to_string()).into_response()
 }
 
+/// An upload larger than `limit` bytes: the size limit, with the file's name when known.
+pub fn too_large(name: Option<&str>, limit: usize) -> AppError {
+    let mb = limit / (1024 * 1024);
+    AppError::validation(match name {
+        Some(name) => format!("Файл «{name}» больше {mb} МБ"),
+        None => format!("Файл больше {mb} МБ"),
+    })
+}
+
+/// Why a multipart stream broke off: the request outgrew the route's size limit (told as
+/// the size limit of a file, `limit`), or the upload was cut.
+pub fn upload_broke_off(e: MultipartError, name: Option<&str>, limit: usize) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large(name, limit)
+    } else {
+        AppError::validation("Файл не загрузился целиком. Попробуйте ещё раз")
+    }
+}
+
 /// A photo received from a form's `file` field and written to disk.
 pub struct Photo {
     pub saved: Saved,
@@ -39,11 +58,12 @@ pub async fn receive_photo(
     dir: &Path,
     limit: usize,
 ) -> Result<Photo, AppError> {
-    use crate::orders::files::{clean_file_name, content_type_for};
+    use crate::orders::files::content_type_for;
+    use crate::text::clean_file_name;
     while let Some(mut field) = multipart
         .next_field()
         .await
-        .map_err(|_| AppError::validation("Фото не загрузилось целиком. Попробуйте ещё раз"))?
+        .map_err(|e| upload_broke_off(e, None, limit))?
     {
         let name = clean_file_name(field.file_name().unwrap_or(""));
         if field.name() != Some("file") || name.is_empty() {
@@ -110,14 +130,11 @@ async fn write_chunks(
     while let Some(chunk) = field
         .chunk()
         .await
-        .map_err(|_| AppError::validation("Файл не загрузился целиком. Попробуйте ещё раз"))?
+        .map_err(|e| upload_broke_off(e, Some(name), limit))?
     {
         size += chunk.len();
         if size > limit {
-            return Err(AppError::validation(format!(
-                "Файл «{name}» больше {} МБ",
-                limit / (1024 * 1024)
-            )));
+            return Err(too_large(Some(name), limit));
         }
         file.write_all(&chunk).await.map_err(AppError::internal)?;
     }
