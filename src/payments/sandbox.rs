@@ -146,14 +146,27 @@ impl PaymentRow {
     }
 }
 
-async fn load(pool: &SqlitePool, id: &str) -> Result<Option<PaymentRow>, sqlx::Error> {
+async fn load<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    id: &str,
+) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query_as(
         "select id, amount_kopecks, description, return_url, status, card_token, card_mask, save_card, \
          fee_kopecks, failure, fault, created_at from sandbox_payments where id = ?",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await
+}
+
+/// A write transaction that takes SQLite's write lock at its start (`BEGIN IMMEDIATE`, as
+/// the app's [`crate::server::db::write_tx`]). A deferred one that reads first fails at
+/// once with `SQLITE_BUSY` when another writer commits in between — under a burst of
+/// refunds that answered 500 to most of them.
+async fn write_tx(
+    pool: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
 }
 
 fn new_id(prefix: &str) -> String {
@@ -178,9 +191,12 @@ async fn api_create_payment(
 }
 
 async fn create_payment(sb: &Sandbox, req: CreatePayment) -> Result<ProviderPayment, sqlx::Error> {
-    // The same idempotency key returns the payment it created, even for calls that race.
+    // One write transaction: the same idempotency key returns the payment it created, and
+    // a retry that races the first call waits for it and finds the payment as it ended
+    // (a saved card's payment is never seen half-made, still pending).
     let id = new_id("pay");
     let t = sb.clock.now();
+    let mut tx = write_tx(&sb.pool).await?;
     let inserted = sqlx::query(
         "insert into sandbox_payments (id, idempotency_key, amount_kopecks, description, return_url, status, \
          save_card, created_at, updated_at) values (?, ?, ?, ?, ?, 'pending', ?, ?, ?) \
@@ -194,50 +210,41 @@ async fn create_payment(sb: &Sandbox, req: CreatePayment) -> Result<ProviderPaym
     .bind(req.save_card)
     .bind(t)
     .bind(t)
-    .execute(&sb.pool)
+    .execute(&mut *tx)
     .await?;
-    if inserted.rows_affected() == 0 {
-        let existing: String =
-            sqlx::query_scalar("select id from sandbox_payments where idempotency_key = ?")
-                .bind(&req.idempotency_key)
-                .fetch_one(&sb.pool)
-                .await?;
-        let row = load(&sb.pool, &existing)
+    let id = if inserted.rows_affected() == 0 {
+        sqlx::query_scalar("select id from sandbox_payments where idempotency_key = ?")
+            .bind(&req.idempotency_key)
+            .fetch_one(&mut *tx)
             .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
-        return Ok(row.view(&sb.public_url));
-    }
-    if let Some(token) = req.card_token {
-        // A saved card pays at once, without the page.
-        let card: Option<String> =
-            sqlx::query_scalar("select mask from sandbox_cards where token = ?")
-                .bind(&token)
-                .fetch_optional(&sb.pool)
-                .await?;
-        match card {
-            Some(mask) => {
-                sqlx::query(
-                    "update sandbox_payments set card_token = ?, card_mask = ? where id = ?",
-                )
-                .bind(&token)
-                .bind(&mask)
-                .bind(&id)
-                .execute(&sb.pool)
-                .await?;
-                finish(sb, &id, Outcome::Paid, t).await?;
-            }
-            None => {
-                finish(
-                    sb,
-                    &id,
-                    Outcome::Declined("Сохранённая карта не найдена"),
-                    t,
-                )
-                .await?
-            }
+    } else {
+        if let Some(token) = req.card_token {
+            // A saved card pays at once, without the page.
+            let card: Option<String> =
+                sqlx::query_scalar("select mask from sandbox_cards where token = ?")
+                    .bind(&token)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let outcome = match card {
+                Some(mask) => {
+                    sqlx::query(
+                        "update sandbox_payments set card_token = ?, card_mask = ? where id = ?",
+                    )
+                    .bind(&token)
+                    .bind(&mask)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                    Outcome::Paid
+                }
+                None => Outcome::Declined("Сохранённая карта не найдена"),
+            };
+            end_payment(&mut tx, sb, &id, outcome, t).await?;
         }
-    }
-    let row = load(&sb.pool, &id).await?.ok_or(sqlx::Error::RowNotFound)?;
+        id
+    };
+    let row = load(&mut *tx, &id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    tx.commit().await?;
     Ok(row.view(&sb.public_url))
 }
 
@@ -261,9 +268,23 @@ enum Outcome {
     Declined(&'static str),
 }
 
-/// Ends a payment and schedules its webhooks.
+/// Ends a payment and schedules its webhooks, in one write transaction: of two calls that
+/// race (a double submit, the expiry job), one ends the payment and only it sends webhooks.
 async fn finish(sb: &Sandbox, id: &str, outcome: Outcome, t: i64) -> Result<(), sqlx::Error> {
-    let row = load(&sb.pool, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let mut tx = write_tx(&sb.pool).await?;
+    end_payment(&mut tx, sb, id, outcome, t).await?;
+    tx.commit().await
+}
+
+/// [`finish`] inside a write transaction the caller holds.
+async fn end_payment(
+    tx: &mut sqlx::SqliteConnection,
+    sb: &Sandbox,
+    id: &str,
+    outcome: Outcome,
+    t: i64,
+) -> Result<(), sqlx::Error> {
+    let row = load(&mut *tx, id).await?.ok_or(sqlx::Error::RowNotFound)?;
     if row.status().is_final() {
         return Ok(());
     }
@@ -279,7 +300,7 @@ async fn finish(sb: &Sandbox, id: &str, outcome: Outcome, t: i64) -> Result<(), 
             .bind(fee.kopecks())
             .bind(t)
             .bind(id)
-            .execute(&sb.pool)
+            .execute(&mut *tx)
             .await?;
         }
         Outcome::Declined(reason) => {
@@ -290,21 +311,21 @@ async fn finish(sb: &Sandbox, id: &str, outcome: Outcome, t: i64) -> Result<(), 
             .bind(reason)
             .bind(t)
             .bind(id)
-            .execute(&sb.pool)
+            .execute(&mut *tx)
             .await?;
         }
     }
-    let row = load(&sb.pool, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let row = load(&mut *tx, id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let event = WebhookEvent {
         event_id: new_id("evt"),
         payment: Some(row.view(&sb.public_url)),
         refund: None,
     };
     match row.fault.as_str() {
-        "lose_webhooks" => schedule(sb, &event, t + 1, true).await?,
+        "lose_webhooks" => schedule(tx, &event, t + 1, true).await?,
         "repeat_webhooks" => {
-            schedule(sb, &event, t + 1, false).await?;
-            schedule(sb, &event, t + 3, false).await?;
+            schedule(tx, &event, t + 1, false).await?;
+            schedule(tx, &event, t + 3, false).await?;
             // A stale event about an earlier state arrives last.
             let mut stale = row.view(&sb.public_url);
             stale.status = ProviderStatus::Pending;
@@ -313,15 +334,15 @@ async fn finish(sb: &Sandbox, id: &str, outcome: Outcome, t: i64) -> Result<(), 
                 payment: Some(stale),
                 refund: None,
             };
-            schedule(sb, &stale, t + 5, false).await?;
+            schedule(tx, &stale, t + 5, false).await?;
         }
-        _ => schedule(sb, &event, t + 1, false).await?,
+        _ => schedule(tx, &event, t + 1, false).await?,
     }
     Ok(())
 }
 
 async fn schedule(
-    sb: &Sandbox,
+    conn: &mut sqlx::SqliteConnection,
     event: &WebhookEvent,
     due: i64,
     dropped: bool,
@@ -334,7 +355,7 @@ async fn schedule(
     .bind(body)
     .bind(due)
     .bind(dropped)
-    .execute(&sb.pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -401,12 +422,15 @@ async fn api_create_refund(
     }
 }
 
-async fn load_refund(pool: &SqlitePool, id: &str) -> Result<Option<ProviderRefund>, sqlx::Error> {
+async fn load_refund<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    id: &str,
+) -> Result<Option<ProviderRefund>, sqlx::Error> {
     let row: Option<(String, String, String, i64)> = sqlx::query_as(
         "select id, payment_id, status, amount_kopecks from sandbox_refunds where id = ?",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     Ok(row.map(|(id, payment_id, status, amount)| ProviderRefund {
         id,
@@ -427,7 +451,9 @@ async fn create_refund(
     sb: &Sandbox,
     req: CreateRefund,
 ) -> Result<Result<ProviderRefund, &'static str>, sqlx::Error> {
-    let mut tx = sb.pool.begin().await?;
+    // One write transaction from the first read: the refundable rest it checks is still
+    // the rest when the refund is written, and retries with one key find the first.
+    let mut tx = write_tx(&sb.pool).await?;
     let existing: Option<String> =
         sqlx::query_scalar("select id from sandbox_refunds where idempotency_key = ?")
             .bind(&req.idempotency_key)
@@ -484,20 +510,26 @@ pub async fn complete_due_refunds(sb: &Sandbox, t: i64) -> Result<usize, sqlx::E
     .fetch_all(&sb.pool)
     .await?;
     for id in &due {
-        sqlx::query(
+        // Completing and scheduling together: a refund completed by another run of this
+        // job (another process) gets no second webhook.
+        let mut tx = write_tx(&sb.pool).await?;
+        let completed = sqlx::query(
             "update sandbox_refunds set status = 'succeeded' where id = ? and status = 'pending'",
         )
         .bind(id)
-        .execute(&sb.pool)
+        .execute(&mut *tx)
         .await?;
-        if let Some(refund) = load_refund(&sb.pool, id).await? {
-            let event = WebhookEvent {
-                event_id: new_id("evt"),
-                payment: None,
-                refund: Some(refund),
-            };
-            schedule(sb, &event, t + 1, false).await?;
+        if completed.rows_affected() == 1 {
+            if let Some(refund) = load_refund(&mut *tx, id).await? {
+                let event = WebhookEvent {
+                    event_id: new_id("evt"),
+                    payment: None,
+                    refund: Some(refund),
+                };
+                schedule(&mut tx, &event, t + 1, false).await?;
+            }
         }
+        tx.commit().await?;
     }
     Ok(due.len())
 }
