@@ -240,10 +240,22 @@ async fn fifty_parallel_export_starts_leave_exactly_one_running() {
     let app = common::spawn().await;
     let staff_id = app.staff_id("admin@demo.ru").await;
     let now = suz::time::now();
-    let starts = (0..50).map(|_| {
-        let pool = app.pool().clone();
-        tokio::spawn(async move { suz::orders::export::begin(&pool, staff_id, 10, now).await })
-    });
+    let all_counting = std::sync::Arc::new(tokio::sync::Barrier::new(50));
+    let starts = (0..50)
+        .map(|_| {
+            let pool = app.pool().clone();
+            // The worst interleaving: every start has passed the check for a running export
+            // and is counting its rows before any of them records its export.
+            let all_counting = all_counting.clone();
+            let total = async move {
+                all_counting.wait().await;
+                Ok(10)
+            };
+            tokio::spawn(
+                async move { suz::orders::export::begin(&pool, staff_id, now, total).await },
+            )
+        })
+        .collect::<Vec<_>>();
     let mut started = 0;
     for s in starts {
         match s.await.unwrap() {
@@ -268,9 +280,11 @@ async fn fifty_parallel_export_starts_leave_exactly_one_running() {
         .execute(app.pool())
         .await
         .unwrap();
-    assert!(suz::orders::export::begin(app.pool(), staff_id, 10, now)
-        .await
-        .is_ok());
+    assert!(
+        suz::orders::export::begin(app.pool(), staff_id, now, async { Ok(10) })
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
