@@ -7,7 +7,7 @@
 //! and refund known to the books, and the reconciliation of every month clean.
 //!
 //! CI runs 4 kills. The long version (the figures of the hardening issue):
-//! `SUZ_CRASH_KILLS=100 cargo test --features ssr --test it crash -- --nocapture`.
+//! `SUZ_CRASH_KILLS=100 cargo test --features ssr --test it crash:: -- --nocapture`.
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request};
