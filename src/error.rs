@@ -111,7 +111,7 @@ pub const MAX_SERVER_FN_BODY_BYTES: usize = 1024 * 1024;
 pub fn too_large_message(limit: usize) -> String {
     const MB: usize = 1024 * 1024;
     let tenths = limit * 10 / MB;
-    let shown = if tenths % 10 == 0 {
+    let shown = if tenths.is_multiple_of(10) {
         format!("{} МБ", tenths / 10)
     } else {
         format!("{},{} МБ", tenths / 10, tenths % 10)
