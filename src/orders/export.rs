@@ -215,9 +215,9 @@ mod ssr {
     }
 
     /// Records a new running export for the employee, of `total` rows (counted only when no
-    /// other export of theirs runs), and returns its id and size; refused while another runs. The
-    /// unique index `exports_one_running` holds the rule when starts race: the check before
-    /// the count alone let 15–18 of 50 parallel starts in.
+    /// other export of theirs runs), and returns its id and size; refused while another
+    /// runs. The unique index `exports_one_running` holds the rule when starts race: the
+    /// check before the count alone let 15–18 of 50 parallel starts in.
     pub async fn begin(
         pool: &SqlitePool,
         staff_id: i64,
