@@ -51,3 +51,16 @@ export async function signInResident(page: Page, phone: string) {
   await page.getByRole("button", { name: "Войти" }).click();
   await expect(page).not.toHaveURL(/\/login/);
 }
+
+/** Collects what shows the browser app broke: uncaught errors and panics (Rust panics reach
+ * the console through console_error_panic_hook). Assert the list stays empty. */
+export function watchForCrashes(page: Page): string[] {
+  const crashes: string[] = [];
+  page.on("pageerror", (e) => crashes.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && /panicked|unreachable|RuntimeError|already been disposed|already borrowed/.test(m.text())) {
+      crashes.push(`console: ${m.text()}`);
+    }
+  });
+  return crashes;
+}

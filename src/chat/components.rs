@@ -292,22 +292,8 @@ pub fn StaffDialoguePage() -> impl IntoView {
             rev.update(|v| *v += 1);
         }
     });
-    view! {
-        <Transition fallback=Loading>
-            {move || Suspend::new(async move {
-                match dialogue.await {
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
-                    Ok(d) => view! { <StaffDialogue d=d/> }.into_any(),
-                }
-            })}
-        </Transition>
-        // Mounted once: the page reloading around it keeps what is typed and being sent.
-        <section class="block">{move || view! { <ChatBox source=ChatSource::Dialogue(id.get())/> }}</section>
-    }
-}
-
-#[component]
-fn StaffDialogue(d: DialogueView) -> impl IntoView {
+    // Owned by the page, not by what reloads: converting changes the dialogue, and the reload
+    // that follows must neither lose the answer nor leave the button on a disposed action.
     let convert = Action::new(move |id: &i64| dialogue_to_order(*id));
     let navigate = leptos_router::hooks::use_navigate();
     Effect::new(move |_| {
@@ -318,6 +304,22 @@ fn StaffDialogue(d: DialogueView) -> impl IntoView {
             );
         }
     });
+    view! {
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match dialogue.await {
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(d) => view! { <StaffDialogue d=d convert=convert/> }.into_any(),
+                }
+            })}
+        </Transition>
+        // Mounted once: the page reloading around it keeps what is typed and being sent.
+        <section class="block">{move || view! { <ChatBox source=ChatSource::Dialogue(id.get())/> }}</section>
+    }
+}
+
+#[component]
+fn StaffDialogue(d: DialogueView, convert: Action<i64, Result<i64, AppError>>) -> impl IntoView {
     let error = move || convert.value().get().and_then(|r| r.err());
     let dialogue_id = d.dialogue_id;
     view! {

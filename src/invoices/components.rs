@@ -44,6 +44,14 @@ fn InvoiceCard(
 ) -> impl IntoView {
     let id = invoice.invoice_id;
     let refund_refused = invoice.refund_refused.clone();
+    // A chosen action closes the menu: the card is updated in place, not rebuilt, so an
+    // open menu would otherwise stay open over the invoice below.
+    let menu = NodeRef::<leptos::html::Details>::new();
+    let close_menu = move || {
+        if let Some(d) = menu.get_untracked() {
+            let _ = d.remove_attribute("open");
+        }
+    };
     view! {
         <article class="invoice-card" data-invoice=id>
             <header class="invoice-head">
@@ -66,20 +74,20 @@ fn InvoiceCard(
             <div class="invoice-foot">
                 <span class="muted small">{format!("Создан {}", format_datetime(invoice.created_at, DEFAULT_UTC_OFFSET_MINUTES))}
                     {invoice.paid_at.map(|t| format!(" · оплачен {}", format_datetime(t, DEFAULT_UTC_OFFSET_MINUTES)))}</span>
-                <details class="actions">
+                <details class="actions" node_ref=menu>
                     <summary>"Действия"</summary>
                     <div class="menu">
                         {invoice.actions.into_iter().map(|(a, refused)| {
                             let disabled = refused.is_some();
                             view! {
                                 <button type="button" disabled=disabled title=refused.unwrap_or_default()
-                                    on:click=move |_| { act.dispatch(ApplyInvoiceAction { invoice_id: id, action: a }); }>
+                                    on:click=move |_| { close_menu(); act.dispatch(ApplyInvoiceAction { invoice_id: id, action: a }); }>
                                     {a.label()}
                                 </button>
                             }
                         }).collect_view()}
                         <button type="button" disabled=refund_refused.is_some() title=refund_refused.clone().unwrap_or_default()
-                            on:click=move |_| refund_target.set(Some(crate::refunds::components::RefundTarget { invoice_id: id, request: None }))>
+                            on:click=move |_| { close_menu(); refund_target.set(Some(crate::refunds::components::RefundTarget { invoice_id: id, request: None })); }>
                             "Возврат"
                         </button>
                     </div>

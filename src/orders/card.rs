@@ -52,6 +52,29 @@ where
     })
 }
 
+/// The latest load, and its error if it failed. A reload keeps showing the previous data
+/// until all three have answered.
+fn latest_load(
+    card: Resource<Result<OrderCard, AppError>>,
+    invoices: Resource<Result<InvoicesBlock, AppError>>,
+    refunds: Resource<Result<RefundsBlock, AppError>>,
+) -> (Memo<LoadState>, Memo<Option<AppError>>) {
+    let loaded = Memo::new(move |prev: Option<&LoadState>| {
+        match (card.get(), invoices.get(), refunds.get()) {
+            (Some(Ok(card)), Some(Ok(invoices)), Some(Ok(refunds))) => Some(Ok(Loaded {
+                card,
+                invoices,
+                refunds,
+            })),
+            (Some(Err(e)), _, _) | (_, Some(Err(e)), _) | (_, _, Some(Err(e))) => Some(Err(e)),
+            _ => prev.cloned().flatten(),
+        }
+    });
+    let failed =
+        Memo::new(move |_| loaded.with(|l| l.as_ref().and_then(|r| r.as_ref().err().cloned())));
+    (loaded, failed)
+}
+
 #[component]
 pub fn OrderCardPage() -> impl IntoView {
     let params = use_params_map();
@@ -90,20 +113,6 @@ fn CardPage(order_id: i64) -> impl IntoView {
         move || changed.get(),
         move |_| crate::refunds::api::order_refunds(order_id),
     );
-    // A reload keeps showing the previous data until all three have answered.
-    let loaded = Memo::new(move |prev: Option<&LoadState>| {
-        match (card.get(), invoices.get(), refunds.get()) {
-            (Some(Ok(card)), Some(Ok(invoices)), Some(Ok(refunds))) => Some(Ok(Loaded {
-                card,
-                invoices,
-                refunds,
-            })),
-            (Some(Err(e)), _, _) | (_, Some(Err(e)), _) | (_, _, Some(Err(e))) => Some(Err(e)),
-            _ => prev.cloned().flatten(),
-        }
-    });
-    let failed =
-        Memo::new(move |_| loaded.with(|l| l.as_ref().and_then(|r| r.as_ref().err().cloned())));
     let tab = RwSignal::new(Tab::Main);
     // Another user changed what the card shows: reload it and highlight it briefly.
     let stamp = StoredValue::new(None::<i64>);
@@ -143,6 +152,10 @@ fn CardPage(order_id: i64) -> impl IntoView {
                     let _ = (card.await, invoices.await, refunds.await);
                 })
                 .await;
+                // Read inside the <Transition> (which shows its fallback only on the first
+                // load), not above it: a reload must not count as pending for the shell's
+                // <Suspense>, which would swap the whole page for «Загрузка…».
+                let (loaded, failed) = latest_load(card, invoices, refunds);
                 move || match failed.get() {
                     Some(e) => view! { <LoadError error=e/> }.into_any(),
                     None => view! { <CardView order_id=order_id loaded=loaded tab=tab changed=changed/> }.into_any(),

@@ -118,10 +118,19 @@ pub fn RequestPage() -> impl IntoView {
         {move || payment().map(|p| view! { <PaymentBanner payment_id=p refresh=refresh/> })}
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
-                match request.await {
+                // The first load only, awaited without subscribing to it: a reload rebuilds
+                // the body below in one step with its new data. (Rebuilt by this Suspend, the
+                // old body was disposed while still shown and working until the new data came,
+                // and a click in that window touched disposed values and killed the page.)
+                let first = async move { request.await };
+                let _ = leptos::reactive::computed::ScopedFuture::new_untracked(first).await;
+                // Read inside the <Transition>, not above it: a reload must not count as
+                // pending for the shell's <Suspense> (the whole page would blink away).
+                let shown = Memo::new(move |_| request.get());
+                move || shown.get().map(|r| match r {
                     Ok(r) => view! { <RequestBody request=r refresh=refresh rate=rate/> }.into_any(),
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
-                }
+                })
             })}
         </Transition>
         <section class="card">
