@@ -34,7 +34,7 @@ pub async fn staff_sign_in(
     if let Some(old) = previous {
         service::sign_out(&state.pool, &old).await?;
     }
-    session::set_session_cookie(&token, true, state.config.secure_cookies);
+    session::set_session_cookie(&token, true, state.config.cookies_secure());
     let target = safe_staff_next(next.as_deref())
         .unwrap_or_else(|| staff.permissions.home_path().to_owned());
     leptos_axum::redirect(&target);
@@ -72,7 +72,7 @@ pub async fn resident_sign_in(phone: String, code: String) -> Result<(), AppErro
     if let Some(old) = previous {
         service::sign_out(&state.pool, &old).await?;
     }
-    session::set_session_cookie(&token, false, state.config.secure_cookies);
+    session::set_session_cookie(&token, false, state.config.cookies_secure());
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -85,7 +85,7 @@ pub async fn sign_out() -> Result<(), AppError> {
     if let Some(token) = session::current_token() {
         service::sign_out(&state.pool, &token).await?;
     }
-    session::clear_session_cookie(state.config.secure_cookies);
+    session::clear_session_cookie(state.config.cookies_secure());
     leptos_axum::redirect(if was_staff { "/staff/login" } else { "/login" });
     Ok(())
 }
