@@ -82,7 +82,6 @@ struct Fx {
     b: Target,
     owner: i64,
     owner_premises: i64,
-    other_premises: i64,
     owner_upload: i64,
     card: i64,
     notification: i64,
@@ -99,7 +98,6 @@ struct Fx {
     /// «Замена смесителя», with the pre-order chat.
     chat_service: i64,
     partner_entity: i64,
-    price_item: i64,
     cleaner: i64,
     viewer_role: i64,
     spare_resident: i64,
@@ -1337,7 +1335,6 @@ async fn setup(app: &common::TestApp) -> (Fx, Cookies) {
         .await
     };
     let owner_premises = premises_of(owner).await;
-    let other_premises = premises_of(app.resident_id("+79000000002").await).await;
     let spare_resident = app.resident_id("+79000000010").await;
     let spare_premises = premises_of(spare_resident).await;
     let up = upload_as(app, &cookies.owner, "/uploads", "file", "фото.png").await;
@@ -1448,7 +1445,6 @@ async fn setup(app: &common::TestApp) -> (Fx, Cookies) {
         b,
         owner,
         owner_premises,
-        other_premises,
         owner_upload,
         card,
         notification,
@@ -1467,7 +1463,6 @@ async fn setup(app: &common::TestApp) -> (Fx, Cookies) {
         foreign_service: service_named(app, "Мойка окон").await,
         chat_service,
         partner_entity,
-        price_item: app.price_item("Прочистка засора").await,
         cleaner: app.staff_id("cleaner@demo.ru").await,
         viewer_role: scalar(
             app,
@@ -1683,5 +1678,4 @@ async fn every_server_function_route_and_page_answers_each_caller_as_the_matrix_
         failures.len(),
         failures.join("\n")
     );
-    let _ = (fx.other_premises, fx.price_item);
 }
