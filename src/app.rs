@@ -88,7 +88,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/audit") view=crate::admin::components::AuditPage/>
                     <Route path=path!("profile") view=StaffProfilePage/>
                     <Route path=path!("chats") view=crate::chat::components::StaffDialoguesPage/>
-                    <Route path=path!("chats/:id") view=crate::chat::components::StaffDialoguePage/>
+                    <Route path=path!("chats/:id") ssr=SsrMode::Async view=crate::chat::components::StaffDialoguePage/>
                     <Route path=path!("notifications") view=crate::notifications::components::NotificationsPage/>
                     <Route path=path!("admin/notifications") view=crate::notifications::components::RoleNotificationsPage/>
                 </ParentRoute>
@@ -100,7 +100,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("requests/:id") ssr=SsrMode::Async view=RequestPage/>
                     <Route path=path!("requests/:id/pay/:invoice") ssr=SsrMode::Async view=crate::payments::components::PayPage/>
                     <Route path=path!("profile") view=ResidentProfilePage/>
-                    <Route path=path!("chats/:id") view=crate::chat::components::ResidentDialoguePage/>
+                    <Route path=path!("chats/:id") ssr=SsrMode::Async view=crate::chat::components::ResidentDialoguePage/>
                     <Route path=path!("notifications") view=crate::notifications::components::NotificationsPage/>
                 </ParentRoute>
             </Routes>

@@ -598,19 +598,38 @@ async fn residents_import_with_a_report_and_blocking_ends_sign_in() {
     assert_eq!(anna.premises.len(), 2);
     // Shared flat: the demo resident is linked to the same premises.
     assert!(page.residents.iter().any(|x| x.phone == "+79000000001"));
-    // Blocked: the code is refused.
+    // Blocked: no code signs her in. The request is answered like any phone's (nobody
+    // learns which phones are residents); she is told by text that access is blocked.
     admin::set_blocked(app.pool(), &me, anna.resident_id, true, now())
         .await
         .unwrap();
-    let refused = suz::auth::service::request_code(
+    suz::auth::service::request_code(
         app.pool(),
         &*app.state.sms,
         "+79011112233",
         "10.1.1.1",
         now(),
     )
-    .await;
-    assert!(refused.is_err());
+    .await
+    .unwrap();
+    let text: String = sqlx::query_scalar(
+        "select body from dev_sms where phone = '+79011112233' order by dev_sms_id desc limit 1",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert!(text.contains("заблокирован"), "{text}");
+    let code: String = text
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(6)
+        .collect();
+    for code in [code.as_str(), "000000", "123456"] {
+        let refused =
+            suz::auth::service::verify_code(app.pool(), "+79011112233", code, "10.1.1.1", now())
+                .await;
+        assert!(refused.is_err(), "{code}");
+    }
     let dup = admin::save_resident(
         app.pool(),
         &me,
