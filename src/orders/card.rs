@@ -363,6 +363,15 @@ fn StateForm(card: OrderCard, save: ServerAction<ChangeOrderState>) -> impl Into
     }
     let from = card.status;
     let facts = card.facts.clone();
+    // The form stays mounted across reloads: a saved comment is cleared from it.
+    let comment = NodeRef::<leptos::html::Textarea>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = save.value().get() {
+            if let Some(el) = comment.get_untracked() {
+                el.set_value("");
+            }
+        }
+    });
     view! {
         <ActionForm action=save attr:class="form">
             <input type="hidden" name="order_id" value=card.order_id/>
@@ -392,7 +401,7 @@ fn StateForm(card: OrderCard, save: ServerAction<ChangeOrderState>) -> impl Into
             </label>
             <label class="field">
                 <span>"Комментарий"</span>
-                <textarea name="comment" rows="3" placeholder="Обязателен при отмене заказа"></textarea>
+                <textarea node_ref=comment name="comment" rows="3" placeholder="Обязателен при отмене заказа"></textarea>
             </label>
             <ErrorNote error=error/>
             <button type="submit" class="primary" disabled=move || save.pending().get()>"Сохранить"</button>
