@@ -169,6 +169,14 @@ pub fn refusal(path: &str, err: AppError) -> Response {
 /// The request checks (before the application) and the answer fixes (after it).
 pub async fn guard(State(security): State<Arc<Security>>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
+    let mut res = checked(&security, &path, req, next).await;
+    add_headers(&security, &path, &mut res);
+    res
+}
+
+/// [`guard`] before its headers: a refusal, or the application's answer with its fixes.
+async fn checked(security: &Security, path: &str, req: Request, next: Next) -> Response {
+    let path = path.to_owned();
     if changes_state(req.method()) && !exempt_from_origin_check(&path) {
         if !security.same_origin(req.headers()) {
             tracing::warn!(%path, origin = ?req.headers().get(ORIGIN), "cross-site request refused");
@@ -197,9 +205,7 @@ pub async fn guard(State(security): State<Arc<Security>>, req: Request, next: Ne
     } else {
         res
     };
-    let mut res = same_origin_redirect(&security, &path, res);
-    add_headers(&security, &path, &mut res);
-    res
+    same_origin_redirect(security, &path, res)
 }
 
 /// Server functions answer every error with 500; this gives a refusal its own status

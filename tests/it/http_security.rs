@@ -433,6 +433,15 @@ async fn every_kind_of_response_carries_its_security_headers() {
     let refused = app.call("order_filter_options", &[], None).await;
     common_headers(&refused, "refusal");
     assert_eq!(refused.headers["cache-control"], "no-store");
+    let req = Request::post("/api/order_filter_options")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(ORIGIN, FOREIGN)
+        .body(Body::empty())
+        .unwrap();
+    let refused = app.send_raw(req).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    common_headers(&refused, "cross-site refusal");
+    assert_eq!(refused.headers["cache-control"], "no-store");
 
     // An .xlsx download.
     let entity: i64 = sqlx::query_scalar("select legal_entity_id from legal_entities limit 1")
