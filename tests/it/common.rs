@@ -39,6 +39,21 @@ impl Reply {
     }
 }
 
+/// A visit the order forms take: a week from now (the demo's houses are at UTC+3).
+pub fn visit_in_a_week() -> String {
+    suz::catalog::form::datetime_local(suz::time::now() + 7 * 86_400, 180)
+}
+
+/// An order of resident +79000000002 for «Устранение засора», invoiced by the master,
+/// paid by card and «В работе» (see [`TestApp::paid_order`]).
+pub struct PaidOrder {
+    pub order_id: i64,
+    pub resident: i64,
+    pub invoice: i64,
+    /// The invoice's line ids, in the order the lines were given.
+    pub lines: Vec<i64>,
+}
+
 pub async fn spawn() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = suz::server::build_state(Config::for_tests(dir.path()))
@@ -299,5 +314,108 @@ impl TestApp {
         .await
         .expect("invoice activated");
         invoice
+    }
+
+    pub async fn service_id(&self, name: &str) -> i64 {
+        sqlx::query_scalar("select service_id from services where name = ?")
+            .bind(name)
+            .fetch_one(self.pool())
+            .await
+            .expect("service")
+    }
+
+    pub async fn order_version(&self, order_id: i64) -> i64 {
+        sqlx::query_scalar("select version from orders where order_id = ?")
+            .bind(order_id)
+            .fetch_one(self.pool())
+            .await
+            .expect("order")
+    }
+
+    /// The invoice's line ids, in the order they were added.
+    pub async fn invoice_line_ids(&self, invoice: i64) -> Vec<i64> {
+        sqlx::query_scalar(
+            "select line_id from invoice_lines where invoice_id = ? order by line_id",
+        )
+        .bind(invoice)
+        .fetch_all(self.pool())
+        .await
+        .expect("invoice lines")
+    }
+
+    /// The resident submits «Устранение засора» (in the bathroom, a visit in a week);
+    /// returns the order id.
+    pub async fn submit_clog(&self, resident: i64, key: &str) -> i64 {
+        let input = suz::requests::service::SubmitInput {
+            service_id: self.service_id("Устранение засора").await,
+            values: vec![
+                ("where".into(), "Ванна".into()),
+                ("visit".into(), visit_in_a_week()),
+            ],
+            submit_key: key.into(),
+        };
+        suz::requests::service::submit(self.pool(), resident, input, 180, suz::time::now())
+            .await
+            .expect("request submitted")
+            .order_id
+    }
+
+    /// The resident pays the invoice with a new card on the sandbox's page (the card is
+    /// not saved), and the provider's webhooks are delivered.
+    pub async fn pay_by_card(&self, resident: i64, invoice: i64) {
+        let now = suz::time::now();
+        let choice = suz::payments::service::PayChoice {
+            email: "r@example.ru".into(),
+            card_id: None,
+            save_card: false,
+        };
+        let started = suz::payments::service::start(&self.state, resident, invoice, choice, now)
+            .await
+            .expect("payment started");
+        self.pay_on_sandbox_page(
+            &started.redirect_url.expect("a hosted page"),
+            suz::payments::sandbox::cards::SUCCESS,
+        )
+        .await;
+        suz::server::jobs::tick(&self.state, now + 5).await;
+    }
+
+    /// `staff` puts the order «В работе», assigned to themself.
+    pub async fn start_work(&self, staff: &suz::auth::model::StaffUser, order_id: i64) {
+        suz::orders::service::change_state(
+            self.pool(),
+            staff,
+            suz::orders::service::StateChange {
+                order_id,
+                version: self.order_version(order_id).await,
+                status: suz::orders::status::OrderStatus::InProgress,
+                assignee_id: Some(staff.staff_id),
+                comment: String::new(),
+            },
+            suz::time::now(),
+        )
+        .await
+        .expect("order in progress");
+    }
+
+    /// An order of +79000000002 for «Устранение засора» with an invoice of `lines` issued
+    /// by the master, paid by card, then «В работе» with the master.
+    pub async fn paid_order(
+        &self,
+        key: &str,
+        lines: &[suz::invoices::rules::LineInput],
+    ) -> PaidOrder {
+        let resident = self.resident_id("+79000000002").await;
+        let order_id = self.submit_clog(resident, key).await;
+        let master = self.staff_user("master@demo.ru").await;
+        let invoice = self.issue_invoice(&master, order_id, lines).await;
+        self.pay_by_card(resident, invoice).await;
+        self.start_work(&master, order_id).await;
+        PaidOrder {
+            order_id,
+            resident,
+            invoice,
+            lines: self.invoice_line_ids(invoice).await,
+        }
     }
 }

@@ -23,26 +23,7 @@ fn now() -> i64 {
 /// A new request of resident +79000000002 for «Устранение засора» (master, СантехСервис).
 async fn new_order(app: &common::TestApp, key: &str) -> (i64, i64) {
     let resident = app.resident_id("+79000000002").await;
-    let service_id: i64 =
-        sqlx::query_scalar("select service_id from services where name = 'Устранение засора'")
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
-    let input = SubmitInput {
-        service_id,
-        values: vec![
-            ("where".into(), "Ванна".into()),
-            (
-                "visit".into(),
-                suz::catalog::form::datetime_local(now() + 7 * 86_400, 180),
-            ),
-        ],
-        submit_key: key.into(),
-    };
-    let done = requests::submit(app.pool(), resident, input, 180, now())
-        .await
-        .unwrap();
-    (done.order_id, resident)
+    (app.submit_clog(resident, key).await, resident)
 }
 
 fn line(price_item_id: i64, quantity: &str, kind: DiscountKind, value: &str) -> LineInput {
@@ -186,26 +167,7 @@ async fn invoice_rules_hold_on_the_server() {
     assert!(matches!(again, Err(AppError::Rule(_))));
 
     // «Выполнено» needs the invoice paid.
-    let version: i64 = count(
-        &app,
-        "select version from orders where order_id = ?",
-        order_id,
-    )
-    .await;
-    orders::change_state(
-        app.pool(),
-        &master,
-        StateChange {
-            order_id,
-            version,
-            status: OrderStatus::InProgress,
-            assignee_id: Some(master.staff_id),
-            comment: String::new(),
-        },
-        now(),
-    )
-    .await
-    .unwrap();
+    app.start_work(&master, order_id).await;
     let version: i64 = count(
         &app,
         "select version from orders where order_id = ?",

@@ -9,13 +9,11 @@ use suz::error::AppError;
 use suz::invoices::rules::{DiscountKind, LineInput};
 use suz::orders::service::{self as orders, StateChange};
 use suz::orders::status::OrderStatus;
-use suz::payments::sandbox::cards;
-use suz::payments::service::{self as payments, PayChoice};
 use suz::refunds::api::RequestState;
 use suz::refunds::rules::RefundLineInput;
 use suz::refunds::service::{self as refunds, RefundInput};
 use suz::requests::rules::InvoiceState;
-use suz::requests::service::{self as requests, SubmitInput};
+use suz::requests::service as requests;
 use suz::server::jobs;
 
 fn now() -> i64 {
@@ -30,38 +28,9 @@ async fn scalar(app: &common::TestApp, sql: &str, id: i64) -> i64 {
         .unwrap()
 }
 
-struct Paid {
-    order_id: i64,
-    resident: i64,
-    invoice: i64,
-    lines: Vec<i64>,
-}
-
 /// An order «В работе» with a card-paid invoice: 3 × 1 200,00 − 10 % = 3 240,00 and
 /// 1 × 500,00, 3 740,00 in all.
-async fn paid_order(app: &common::TestApp, key: &str) -> Paid {
-    let resident = app.resident_id("+79000000002").await;
-    let service_id: i64 =
-        sqlx::query_scalar("select service_id from services where name = 'Устранение засора'")
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
-    let input = SubmitInput {
-        service_id,
-        values: vec![
-            ("where".into(), "Ванна".into()),
-            (
-                "visit".into(),
-                suz::catalog::form::datetime_local(now() + 7 * 86_400, 180),
-            ),
-        ],
-        submit_key: key.into(),
-    };
-    let order_id = requests::submit(app.pool(), resident, input, 180, now())
-        .await
-        .unwrap()
-        .order_id;
-    let master = app.staff_user("master@demo.ru").await;
+async fn paid_order(app: &common::TestApp, key: &str) -> common::PaidOrder {
     let lines = [
         LineInput {
             price_item_id: app.price_item("Прочистка засора").await,
@@ -76,51 +45,7 @@ async fn paid_order(app: &common::TestApp, key: &str) -> Paid {
             discount_value: String::new(),
         },
     ];
-    let invoice = app.issue_invoice(&master, order_id, &lines).await;
-    let choice = PayChoice {
-        email: "r@example.ru".into(),
-        card_id: None,
-        save_card: false,
-    };
-    let started = payments::start(&app.state, resident, invoice, choice, now())
-        .await
-        .unwrap();
-    app.pay_on_sandbox_page(&started.redirect_url.unwrap(), cards::SUCCESS)
-        .await;
-    jobs::tick(&app.state, now() + 5).await;
-    let version = scalar(
-        app,
-        "select version from orders where order_id = ?",
-        order_id,
-    )
-    .await;
-    orders::change_state(
-        app.pool(),
-        &master,
-        StateChange {
-            order_id,
-            version,
-            status: OrderStatus::InProgress,
-            assignee_id: Some(master.staff_id),
-            comment: String::new(),
-        },
-        now(),
-    )
-    .await
-    .unwrap();
-    let line_ids: Vec<i64> = sqlx::query_scalar(
-        "select line_id from invoice_lines where invoice_id = ? order by line_id",
-    )
-    .bind(invoice)
-    .fetch_all(app.pool())
-    .await
-    .unwrap();
-    Paid {
-        order_id,
-        resident,
-        invoice,
-        lines: line_ids,
-    }
+    app.paid_order(key, &lines).await
 }
 
 fn partial(invoice: i64, lines: Vec<RefundLineInput>, key: &str) -> RefundInput {

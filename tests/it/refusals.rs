@@ -10,34 +10,18 @@ use http::Request;
 use suz::error::AppError;
 use suz::invoices::rules::{DiscountKind, LineInput};
 use suz::orders::drafts::ssr::{self as drafts, DraftInput};
-use suz::orders::service::{self as orders, StateChange};
-use suz::orders::status::OrderStatus;
-use suz::payments::sandbox::cards;
-use suz::payments::service::{self as payments, PayChoice};
 use suz::refunds::rules::RefundLineInput;
 use suz::refunds::service::{self as refunds, RefundInput};
 use suz::requests::service::{self as requests, SubmitInput};
-use suz::server::jobs;
 
 fn now() -> i64 {
     suz::time::now()
 }
 
-/// A visit the forms take: a week from now.
-fn visit() -> String {
-    suz::catalog::form::datetime_local(now() + 7 * 86_400, 180)
-}
+use common::visit_in_a_week as visit;
 
 async fn count(app: &common::TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(app.pool()).await.unwrap()
-}
-
-async fn service_id(app: &common::TestApp, name: &str) -> i64 {
-    sqlx::query_scalar("select service_id from services where name = ?")
-        .bind(name)
-        .fetch_one(app.pool())
-        .await
-        .unwrap()
 }
 
 async fn first_premises(app: &common::TestApp, resident: i64) -> i64 {
@@ -128,7 +112,7 @@ async fn an_assigned_only_employee_finds_residents_by_full_phone_and_orders_his_
     let resident = app.resident_id("+79000000001").await;
     let premises = first_premises(&app, resident).await;
     let orders_before = count(&app, "select count(*) from orders").await;
-    let socket = service_id(&app, "Замена розетки").await;
+    let socket = app.service_id("Замена розетки").await;
     let refused = app
         .call_json(
             "save_staff_order",
@@ -142,7 +126,7 @@ async fn an_assigned_only_employee_finds_residents_by_full_phone_and_orders_his_
         orders_before
     );
     // His own entity's service is fine, and «Все» may order any.
-    let clog = service_id(&app, "Устранение засора").await;
+    let clog = app.service_id("Устранение засора").await;
     let ok = app
         .call_json(
             "save_staff_order",
@@ -170,17 +154,6 @@ async fn an_assigned_only_employee_finds_residents_by_full_phone_and_orders_his_
 /// An order «В работе» of +79000000002 with a card-paid invoice of 2 × 1 200,00
 /// («Прочистка засора») and 1 × 500,00 («Выезд сантехника»). Returns (invoice, line ids).
 async fn paid_invoice(app: &common::TestApp, key: &str) -> (i64, Vec<i64>) {
-    let resident = app.resident_id("+79000000002").await;
-    let input = SubmitInput {
-        service_id: service_id(app, "Устранение засора").await,
-        values: vec![("where".into(), "Ванна".into()), ("visit".into(), visit())],
-        submit_key: key.into(),
-    };
-    let order_id = requests::submit(app.pool(), resident, input, 180, now())
-        .await
-        .unwrap()
-        .order_id;
-    let master = app.staff_user("master@demo.ru").await;
     let line = |item: i64, q: &str| LineInput {
         price_item_id: item,
         quantity: q.into(),
@@ -191,49 +164,21 @@ async fn paid_invoice(app: &common::TestApp, key: &str) -> (i64, Vec<i64>) {
         line(app.price_item("Прочистка засора").await, "2"),
         line(app.price_item("Выезд сантехника").await, "1"),
     ];
-    let invoice = app.issue_invoice(&master, order_id, &lines).await;
-    let choice = PayChoice {
-        email: "r@example.ru".into(),
-        card_id: None,
-        save_card: false,
-    };
-    let started = payments::start(&app.state, resident, invoice, choice, now())
-        .await
-        .unwrap();
-    app.pay_on_sandbox_page(&started.redirect_url.unwrap(), cards::SUCCESS)
-        .await;
-    jobs::tick(&app.state, now() + 5).await;
-    let version: i64 = sqlx::query_scalar("select version from orders where order_id = ?")
-        .bind(order_id)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
-    orders::change_state(
-        app.pool(),
-        &master,
-        StateChange {
-            order_id,
-            version,
-            status: OrderStatus::InProgress,
-            assignee_id: Some(master.staff_id),
-            comment: String::new(),
-        },
-        now(),
-    )
-    .await
-    .unwrap();
-    let ids = sqlx::query_scalar(
-        "select line_id from invoice_lines where invoice_id = ? order by line_id",
-    )
-    .bind(invoice)
-    .fetch_all(app.pool())
-    .await
-    .unwrap();
-    (invoice, ids)
+    let paid = app.paid_order(key, &lines).await;
+    (paid.invoice, paid.lines)
 }
 
-fn partial(invoice: i64, line_id: i64, q: &str, price: &str, key: &str) -> RefundInput {
-    RefundInput {
+/// The master refunds `q` units of one line at `price` each.
+async fn refund_part(
+    app: &common::TestApp,
+    invoice: i64,
+    line_id: i64,
+    q: &str,
+    price: &str,
+    key: &str,
+) -> Result<i64, AppError> {
+    let master = app.staff_user("master@demo.ru").await;
+    let input = RefundInput {
         invoice_id: invoice,
         full: false,
         lines: vec![RefundLineInput {
@@ -244,7 +189,8 @@ fn partial(invoice: i64, line_id: i64, q: &str, price: &str, key: &str) -> Refun
         reason: "Часть работ не выполнена".into(),
         request_id: None,
         key: key.into(),
-    }
+    };
+    refunds::create(&app.state, &master, input, now()).await
 }
 
 #[tokio::test]
@@ -252,56 +198,35 @@ async fn a_refund_line_above_what_was_paid_is_refused_with_the_maximum_and_store
 ) {
     let app = common::spawn_served().await;
     let (invoice, lines) = paid_invoice(&app, "refusal-refund-1").await;
-    let master = app.staff_user("master@demo.ru").await;
     let refused = |e: AppError| match e {
         AppError::Validation(m) => m,
         other => panic!("{other:?}"),
     };
 
     // 99 999 ₽ for the 500 ₽ call-out: refused with the line's price, not cut to 500 ₽.
-    let e = refunds::create(
-        &app.state,
-        &master,
-        partial(invoice, lines[1], "1", "99999", "refusal-key-1"),
-        now(),
-    )
-    .await
-    .unwrap_err();
+    let e = refund_part(&app, invoice, lines[1], "1", "99999", "refusal-key-1")
+        .await
+        .unwrap_err();
     assert_eq!(
         refused(e),
         "«Выезд сантехника»: стоимость за единицу не больше 500,00\u{a0}₽"
     );
     // 2 × 1 200 is refundable; 3 units are more than the line has.
-    let e = refunds::create(
-        &app.state,
-        &master,
-        partial(invoice, lines[0], "3", "1200", "refusal-key-2"),
-        now(),
-    )
-    .await
-    .unwrap_err();
+    let e = refund_part(&app, invoice, lines[0], "3", "1200", "refusal-key-2")
+        .await
+        .unwrap_err();
     assert_eq!(refused(e), "«Прочистка засора»: количество не больше 2");
     assert_eq!(count(&app, "select count(*) from refunds").await, 0);
     assert_eq!(count(&app, "select count(*) from refund_lines").await, 0);
 
     // One unit at 1 200: stored exactly as asked.
-    refunds::create(
-        &app.state,
-        &master,
-        partial(invoice, lines[0], "1", "1200", "refusal-key-3"),
-        now(),
-    )
-    .await
-    .unwrap();
+    refund_part(&app, invoice, lines[0], "1", "1200", "refusal-key-3")
+        .await
+        .unwrap();
     // 1 200 is left on the line: 2 × 1 200 is now more than that.
-    let e = refunds::create(
-        &app.state,
-        &master,
-        partial(invoice, lines[0], "2", "1200", "refusal-key-4"),
-        now(),
-    )
-    .await
-    .unwrap_err();
+    let e = refund_part(&app, invoice, lines[0], "2", "1200", "refusal-key-4")
+        .await
+        .unwrap_err();
     assert_eq!(
         refused(e),
         "Не больше 1\u{202f}200,00\u{a0}₽ по строке «Прочистка засора»"
@@ -323,25 +248,13 @@ async fn a_refund_key_reused_on_another_invoice_is_refused_and_changes_nothing()
     let app = common::spawn_served().await;
     let (first, first_lines) = paid_invoice(&app, "refusal-key-reuse-1").await;
     let (second, second_lines) = paid_invoice(&app, "refusal-key-reuse-2").await;
-    let master = app.staff_user("master@demo.ru").await;
-    let id = refunds::create(
-        &app.state,
-        &master,
-        partial(first, first_lines[1], "1", "500", "shared-key-0001"),
-        now(),
-    )
-    .await
-    .unwrap();
+    let id = refund_part(&app, first, first_lines[1], "1", "500", "shared-key-0001")
+        .await
+        .unwrap();
     let refunds_before = count(&app, "select count(*) from refunds").await;
     let history_before = count(&app, "select count(*) from order_history").await;
 
-    let reused = refunds::create(
-        &app.state,
-        &master,
-        partial(second, second_lines[1], "1", "500", "shared-key-0001"),
-        now(),
-    )
-    .await;
+    let reused = refund_part(&app, second, second_lines[1], "1", "500", "shared-key-0001").await;
     assert!(
         matches!(reused, Err(AppError::Conflict(ref m)) if m.contains("другого счёта")),
         "{reused:?}"
@@ -363,14 +276,9 @@ async fn a_refund_key_reused_on_another_invoice_is_refused_and_changes_nothing()
         history_before
     );
     // The same key on its own invoice still finds the refund it made.
-    let again = refunds::create(
-        &app.state,
-        &master,
-        partial(first, first_lines[1], "1", "500", "shared-key-0001"),
-        now(),
-    )
-    .await
-    .unwrap();
+    let again = refund_part(&app, first, first_lines[1], "1", "500", "shared-key-0001")
+        .await
+        .unwrap();
     assert_eq!(again, id);
 }
 
@@ -380,7 +288,7 @@ async fn a_refund_key_reused_on_another_invoice_is_refused_and_changes_nothing()
 async fn visit_dates_out_of_bounds_are_refused_for_residents_and_staff() {
     let app = common::spawn().await;
     let resident = app.resident_id("+79000000002").await;
-    let clog = service_id(&app, "Устранение засора").await;
+    let clog = app.service_id("Устранение засора").await;
     let orders_before = count(&app, "select count(*) from orders").await;
     for (date, message) in [
         ("1900-01-01T10:00", "Дата визита не может быть в прошлом"),
@@ -426,7 +334,7 @@ async fn visit_dates_out_of_bounds_are_refused_for_residents_and_staff() {
 async fn a_huge_prepaid_quantity_or_total_is_refused_and_no_order_is_made() {
     let app = common::spawn().await;
     let resident = app.resident_id("+79000000002").await;
-    let meters = service_id(&app, "Установка счётчиков воды").await;
+    let meters = app.service_id("Установка счётчиков воды").await;
     let orders_before = count(&app, "select count(*) from orders").await;
     let invoices_before = count(&app, "select count(*) from invoices").await;
     // 10¹² meters would have been an active invoice of 1,8·10¹⁵ ₽; 10 000 meters (the most a
@@ -481,15 +389,7 @@ async fn a_huge_prepaid_quantity_or_total_is_refused_and_no_order_is_made() {
 async fn a_staff_invoice_with_a_huge_quantity_is_refused() {
     let app = common::spawn().await;
     let resident = app.resident_id("+79000000002").await;
-    let input = SubmitInput {
-        service_id: service_id(&app, "Устранение засора").await,
-        values: vec![("where".into(), "Ванна".into()), ("visit".into(), visit())],
-        submit_key: "refusal-invoice-qty".into(),
-    };
-    let order_id = requests::submit(app.pool(), resident, input, 180, now())
-        .await
-        .unwrap()
-        .order_id;
+    let order_id = app.submit_clog(resident, "refusal-invoice-qty").await;
     let master = app.staff_user("master@demo.ru").await;
     let lines = [LineInput {
         price_item_id: app.price_item("Прочистка засора").await,

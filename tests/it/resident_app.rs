@@ -14,14 +14,6 @@ use suz::requests::service::{self as requests, SubmitInput};
 
 const NOW: i64 = 1_900_000_000;
 
-async fn service_id(app: &common::TestApp, name: &str) -> i64 {
-    sqlx::query_scalar("select service_id from services where name = ?")
-        .bind(name)
-        .fetch_one(app.pool())
-        .await
-        .unwrap()
-}
-
 fn values(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
@@ -41,7 +33,7 @@ async fn submit(
     key: &str,
 ) -> Result<i64, AppError> {
     let input = SubmitInput {
-        service_id: service_id(app, service).await,
+        service_id: app.service_id(service).await,
         values: vals,
         submit_key: key.to_owned(),
     };
@@ -52,14 +44,6 @@ async fn submit(
 
 async fn orders_count(app: &common::TestApp) -> i64 {
     sqlx::query_scalar("select count(*) from orders")
-        .fetch_one(app.pool())
-        .await
-        .unwrap()
-}
-
-async fn version(app: &common::TestApp, order_id: i64) -> i64 {
-    sqlx::query_scalar("select version from orders where order_id = ?")
-        .bind(order_id)
         .fetch_one(app.pool())
         .await
         .unwrap()
@@ -84,7 +68,7 @@ async fn set_status(
         &dispatcher,
         StateChange {
             order_id,
-            version: version(app, order_id).await,
+            version: app.order_version(order_id).await,
             status,
             assignee_id: assignee,
             comment: comment.to_owned(),
@@ -140,7 +124,7 @@ async fn catalog_search_covers_form_fields_case_yo_typos_and_shows_min_price() {
         vec!["Замена смесителя"]
     );
 
-    let card = catalog::service_card(app.pool(), service_id(&app, "Замена смесителя").await)
+    let card = catalog::service_card(app.pool(), app.service_id("Замена смесителя").await)
         .await
         .unwrap();
     assert_eq!(card.tile.provider, "ООО «СантехСервис»");
@@ -546,7 +530,7 @@ async fn photos_are_uploaded_bound_once_and_shown_only_to_who_may_see_them() {
     assert_eq!(json["file_name"], "засор.jpg");
 
     // Someone else's photo cannot be put into a form.
-    let service = service_id(&app, "Устранение засора").await;
+    let service = app.service_id("Устранение засора").await;
     // Over HTTP the server's clock decides: the visit is a week from now.
     let visit = suz::catalog::form::datetime_local(suz::time::now() + 7 * 86_400, 180);
     let form = |key: &str| {
