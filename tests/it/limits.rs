@@ -15,19 +15,18 @@ async fn count(app: &common::TestApp, sql: &str) -> i64 {
 
 /// The refusal of a limit: 429 with the Russian message saying when to retry.
 fn assert_limited(reply: &common::Reply, what: &str) {
+    assert_429_saying(reply, &format!("Слишком много {what}. Попробуйте через"));
+}
+
+/// A 429 whose body says `text`.
+fn assert_429_saying(reply: &common::Reply, text: &str) {
     assert_eq!(
         reply.status,
         StatusCode::TOO_MANY_REQUESTS,
         "{}",
         reply.body
     );
-    assert!(
-        reply
-            .body
-            .contains(&format!("Слишком много {what}. Попробуйте через")),
-        "{}",
-        reply.body
-    );
+    assert!(reply.body.contains(text), "{}", reply.body);
 }
 
 /// Fires `n` requests at once and splits the replies into passed and limited.
@@ -303,17 +302,7 @@ async fn exports_are_limited_over_http() {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     }
     let reply = app.get(&export, Some(&cookie)).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        reply.body
-    );
-    assert!(
-        reply.body.contains("Слишком много выгрузок"),
-        "{}",
-        reply.body
-    );
+    assert_429_saying(&reply, "Слишком много выгрузок");
 }
 
 #[tokio::test]
