@@ -43,6 +43,14 @@ async fn count(app: &common::TestApp, sql: &str) -> i64 {
         .expect("count")
 }
 
+/// The first order that is not a draft.
+async fn first_order(app: &common::TestApp) -> i64 {
+    sqlx::query_scalar("select order_id from orders where is_draft = 0 order by order_id limit 1")
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
 fn stored_files(app: &common::TestApp) -> usize {
     std::fs::read_dir(app.data_dir().join("files"))
         .map(|d| d.count())
@@ -103,12 +111,7 @@ async fn uploaded_names_lose_direction_characters_and_keep_their_extension() {
     assert_eq!(stored.chars().count(), suz::text::MAX_FILE_NAME_CHARS);
     // An order file: the same cleaning.
     let staff = app.staff_cookie("dispatcher@demo.ru").await;
-    let order: i64 = sqlx::query_scalar(
-        "select order_id from orders where is_draft = 0 order by order_id limit 1",
-    )
-    .fetch_one(app.pool())
-    .await
-    .unwrap();
+    let order = first_order(&app).await;
     let reply = app
         .send(upload(
             &format!("/staff/orders/{order}/files"),
@@ -489,12 +492,7 @@ async fn the_sandbox_answers_a_burst_of_payments_and_refunds_without_a_5xx() {
 async fn texts_with_direction_or_control_characters_are_refused_and_not_stored() {
     let app = common::spawn().await;
     let staff = app.staff_cookie("dispatcher@demo.ru").await;
-    let order: i64 = sqlx::query_scalar(
-        "select order_id from orders where is_draft = 0 order by order_id limit 1",
-    )
-    .fetch_one(app.pool())
-    .await
-    .unwrap();
+    let order = first_order(&app).await;
     let messages = count(&app, "select count(*) from messages").await;
     let comments = count(&app, "select count(*) from order_comments").await;
     // «Оплачено 10000 ₽» shown, «₽ 00001 онечалпО» typed: a right-to-left override.
