@@ -30,13 +30,19 @@ impl Reply {
 
     /// The session token this response sets, if any.
     pub fn session_cookie(&self) -> Option<String> {
-        self.headers
-            .get_all(http::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("suz_session=") && !c.starts_with("suz_session=;"))
-            .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+        session_cookie_in(&self.headers)
     }
+}
+
+/// The session token (`suz_session=…`, for a `Cookie` header) that response headers set,
+/// if any; a cleared one does not count.
+pub fn session_cookie_in(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("suz_session=") && !c.starts_with("suz_session=;"))
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
 }
 
 /// A visit the order forms take: a week from now (the demo's houses are at UTC+3).

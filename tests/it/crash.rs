@@ -156,12 +156,7 @@ impl Answer {
     }
 
     fn session_cookie(&self) -> Option<String> {
-        self.headers
-            .get_all(http::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("suz_session=") && !c.starts_with("suz_session=;"))
-            .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+        crate::common::session_cookie_in(&self.headers)
     }
 }
 
