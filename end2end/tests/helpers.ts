@@ -1,4 +1,4 @@
-import { expect, Page, APIRequestContext } from "@playwright/test";
+import { expect, Page, APIRequestContext, Browser, BrowserContext } from "@playwright/test";
 
 export const DEMO_PASSWORD = "demo12345";
 
@@ -63,4 +63,33 @@ export function watchForCrashes(page: Page): string[] {
     }
   });
   return crashes;
+}
+
+/** A resident signed in on a phone, in a browser context of their own. */
+export async function residentPage(browser: Browser, phone: string): Promise<{ ctx: BrowserContext; page: Page }> {
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: "ru-RU" });
+  const page = await ctx.newPage();
+  await signInResident(page, phone);
+  return { ctx, page };
+}
+
+/** The resident orders three intercom keys (prepaid, 1 200,00 ₽) and pays by card, with
+ * the receipt sent to `email`; returns the request number. */
+export async function paidKeys(page: Page, email: string): Promise<string> {
+  await open(page, "/?q=домофон");
+  await page.getByRole("link", { name: /Изготовление ключа от домофона/ }).click();
+  await hydrated(page);
+  await page.locator('[data-field="count"] input').fill("3");
+  await page.getByRole("button", { name: "Отправить заявку" }).click();
+  await expect(page).toHaveURL(/\/requests\/\d+\/pay\/\d+$/);
+  const number = page.url().match(/\/requests\/(\d+)\/pay/)![1];
+  await hydrated(page);
+  await page.getByLabel("E-mail для чека").fill(email);
+  await page.getByRole("button", { name: "Перейти к оплате" }).click();
+  await page.getByLabel("Номер карты").fill("4242424242424242");
+  await page.getByLabel("Срок (ММ/ГГ)").fill("12/30");
+  await page.getByLabel("CVC").fill("123");
+  await page.getByRole("button", { name: /^Оплатить/ }).click();
+  await expect(page.getByTestId("payment-result")).toContainText("Оплата прошла", { timeout: 20_000 });
+  return number;
 }

@@ -1,5 +1,5 @@
-import { test, expect, Page, Browser, BrowserContext, Locator } from "@playwright/test";
-import { hydrated, open, signInResident, signInStaff, watchForCrashes } from "./helpers";
+import { test, expect, Page, Locator } from "@playwright/test";
+import { hydrated, open, paidKeys, residentPage, signInStaff, watchForCrashes } from "./helpers";
 
 // Issue 16 §9: the order card's wasm once died after «Продолжить» in the refund modal while
 // live events reloaded the card (a disposed signal touched from the old, still shown card).
@@ -8,33 +8,6 @@ import { hydrated, open, signInResident, signInStaff, watchForCrashes } from "./
 test.describe.configure({ timeout: 180_000 });
 
 const ROUNDS = 15;
-
-async function residentPage(browser: Browser, phone: string): Promise<{ ctx: BrowserContext; page: Page }> {
-  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: "ru-RU" });
-  const page = await ctx.newPage();
-  await signInResident(page, phone);
-  return { ctx, page };
-}
-
-/** The resident orders three intercom keys (prepaid, 1 200,00 ₽) and pays by card. */
-async function paidKeys(page: Page): Promise<string> {
-  await open(page, "/?q=домофон");
-  await page.getByRole("link", { name: /Изготовление ключа от домофона/ }).click();
-  await hydrated(page);
-  await page.locator('[data-field="count"] input').fill("3");
-  await page.getByRole("button", { name: "Отправить заявку" }).click();
-  await expect(page).toHaveURL(/\/requests\/\d+\/pay\/\d+$/);
-  const number = page.url().match(/\/requests\/(\d+)\/pay/)![1];
-  await hydrated(page);
-  await page.getByLabel("E-mail для чека").fill("live@example.ru");
-  await page.getByRole("button", { name: "Перейти к оплате" }).click();
-  await page.getByLabel("Номер карты").fill("4242424242424242");
-  await page.getByLabel("Срок (ММ/ГГ)").fill("12/30");
-  await page.getByLabel("CVC").fill("123");
-  await page.getByRole("button", { name: /^Оплатить/ }).click();
-  await expect(page.getByTestId("payment-result")).toContainText("Оплата прошла", { timeout: 20_000 });
-  return number;
-}
 
 /** «Действия» → `action` on an invoice (choosing closes the menu). */
 async function invoiceAction(invoice: Locator, action: string) {
@@ -75,7 +48,7 @@ function keepChanging(page: Page, origin: string, orderId: number): { stop: () =
 
 test("the order card survives its modals and live events together, round after round", async ({ page, browser, baseURL }) => {
   const resident = await residentPage(browser, "+79000000007");
-  const number = await paidKeys(resident.page);
+  const number = await paidKeys(resident.page, "live@example.ru");
   await resident.ctx.close();
 
   const crashes = watchForCrashes(page);

@@ -1,36 +1,9 @@
-import { test, expect, Page, Browser, BrowserContext } from "@playwright/test";
-import { hydrated, open, signInResident, signInStaff } from "./helpers";
+import { test, expect, Page } from "@playwright/test";
+import { hydrated, open, paidKeys, residentPage, signInStaff } from "./helpers";
 
 // Each test pays on the provider's page and waits for its delayed refund (5 s, then the
 // webhook): more than the default 30 s when the whole suite shares two cores.
 test.describe.configure({ timeout: 60_000 });
-
-async function residentPage(browser: Browser, phone: string): Promise<{ ctx: BrowserContext; page: Page }> {
-  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: "ru-RU" });
-  const page = await ctx.newPage();
-  await signInResident(page, phone);
-  return { ctx, page };
-}
-
-/** The resident orders three intercom keys (prepaid, 1 200,00 ₽) and pays by card. */
-async function paidKeys(page: Page): Promise<string> {
-  await open(page, "/?q=домофон");
-  await page.getByRole("link", { name: /Изготовление ключа от домофона/ }).click();
-  await hydrated(page);
-  await page.locator('[data-field="count"] input').fill("3");
-  await page.getByRole("button", { name: "Отправить заявку" }).click();
-  await expect(page).toHaveURL(/\/requests\/\d+\/pay\/\d+$/);
-  const number = page.url().match(/\/requests\/(\d+)\/pay/)![1];
-  await hydrated(page);
-  await page.getByLabel("E-mail для чека").fill("keys@example.ru");
-  await page.getByRole("button", { name: "Перейти к оплате" }).click();
-  await page.getByLabel("Номер карты").fill("4242424242424242");
-  await page.getByLabel("Срок (ММ/ГГ)").fill("12/30");
-  await page.getByLabel("CVC").fill("123");
-  await page.getByRole("button", { name: /^Оплатить/ }).click();
-  await expect(page.getByTestId("payment-result")).toContainText("Оплата прошла", { timeout: 20_000 });
-  return number;
-}
 
 async function takeIntoWork(page: Page, number: string) {
   await open(page, `/staff/orders/${number}`);
@@ -50,7 +23,7 @@ async function waitRefunded(page: Page, number: string) {
 
 test("staff refund one line with a lowered quantity: processing, succeeded, then «Выполнено»", async ({ page, browser }) => {
   const resident = await residentPage(browser, "+79000000008");
-  const number = await paidKeys(resident.page);
+  const number = await paidKeys(resident.page, "keys@example.ru");
 
   await signInStaff(page, "dispatcher@demo.ru");
   await takeIntoWork(page, number);
@@ -90,7 +63,7 @@ test("staff refund one line with a lowered quantity: processing, succeeded, then
 test("a resident's full request is rejected with a reason and cannot be sent again", async ({ page, browser }) => {
   const resident = await residentPage(browser, "+79000000009");
   const r = resident.page;
-  const number = await paidKeys(r);
+  const number = await paidKeys(r, "keys@example.ru");
   await open(r, `/requests/${number}`);
   await r.getByRole("button", { name: "Возврат платежа" }).click();
   await r.getByLabel("Причина").fill("Передумал");
@@ -119,7 +92,7 @@ test("a resident's full request is rejected with a reason and cannot be sent aga
 test("a resident's partial request is processed by staff and succeeds", async ({ page, browser }) => {
   const resident = await residentPage(browser, "+79000000010");
   const r = resident.page;
-  const number = await paidKeys(r);
+  const number = await paidKeys(r, "keys@example.ru");
   await open(r, `/requests/${number}`);
   await r.getByRole("button", { name: "Возврат платежа" }).click();
   await r.getByLabel("Частичный возврат").check();
