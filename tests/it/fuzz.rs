@@ -620,16 +620,7 @@ fn datetime_like() -> BoxedStrategy<String> {
 }
 
 fn form_field() -> impl Strategy<Value = FormField> {
-    let kind = proptest::sample::select(vec![
-        FieldKind::Text,
-        FieldKind::Multiline,
-        FieldKind::Number,
-        FieldKind::DateTime,
-        FieldKind::Choice,
-        FieldKind::MultiChoice,
-        FieldKind::Checkbox,
-        FieldKind::Photo,
-    ]);
+    let kind = proptest::sample::select(suz::admin::rules::KINDS.to_vec());
     (
         "[a-c]",
         kind,
