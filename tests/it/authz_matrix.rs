@@ -21,7 +21,7 @@
 //! `sessions` (sign-in and sign-out) and the rate-limit counters `rate_events` (formerly
 //! `auth_attempts`): a refused call may still count against a limit.
 
-use crate::common;
+use crate::common::{self, scalar};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -31,6 +31,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use suz::error::AppError;
+use suz::time::now;
 use tower::ServiceExt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1100,26 +1101,6 @@ async fn settle(app: &common::TestApp) {
 // ---------------------------------------------------------------------------------------
 // Set-up
 
-fn now() -> i64 {
-    suz::time::now()
-}
-
-async fn scalar(app: &common::TestApp, sql: &str, id: i64) -> i64 {
-    sqlx::query_scalar(sql)
-        .bind(id)
-        .fetch_one(app.pool())
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn service_named(app: &common::TestApp, name: &str) -> i64 {
-    sqlx::query_scalar("select service_id from services where name = ?")
-        .bind(name)
-        .fetch_one(app.pool())
-        .await
-        .expect("service")
-}
-
 async fn upload_as(
     app: &common::TestApp,
     cookie: &str,
@@ -1157,7 +1138,7 @@ async fn target(
         .map(|(k, v)| (*k, if *k == "visit" { visit.as_str() } else { *v }))
         .collect();
     let input = suz::requests::service::SubmitInput {
-        service_id: service_named(app, service).await,
+        service_id: app.service_id(service).await,
         values: values
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -1356,7 +1337,7 @@ async fn setup(app: &common::TestApp) -> (Fx, Cookies) {
     .fetch_one(app.pool())
     .await
     .expect("a notification of the owner");
-    let chat_service = service_named(app, "Замена смесителя").await;
+    let chat_service = app.service_id("Замена смесителя").await;
     let dialogue = suz::chat::service::open_dialogue(
         app.pool(),
         owner,
@@ -1366,7 +1347,7 @@ async fn setup(app: &common::TestApp) -> (Fx, Cookies) {
     )
     .await
     .expect("dialogue");
-    let own_service = service_named(app, "Устранение засора").await;
+    let own_service = app.service_id("Устранение засора").await;
     let dispatcher = app.staff_user("dispatcher@demo.ru").await;
     let draft = suz::orders::drafts::ssr::save(
         app.pool(),
@@ -1460,7 +1441,7 @@ async fn setup(app: &common::TestApp) -> (Fx, Cookies) {
         )
         .await,
         own_service,
-        foreign_service: service_named(app, "Мойка окон").await,
+        foreign_service: app.service_id("Мойка окон").await,
         chat_service,
         partner_entity,
         cleaner: app.staff_id("cleaner@demo.ru").await,

@@ -60,6 +60,15 @@ pub struct PaidOrder {
     pub lines: Vec<i64>,
 }
 
+/// A number the query (with `id` bound to its one `?`) selects.
+pub async fn scalar(app: &TestApp, sql: &str, id: i64) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 pub async fn spawn() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = suz::server::build_state(Config::for_tests(dir.path()))

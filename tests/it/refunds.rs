@@ -1,7 +1,7 @@
 //! Refunds over real HTTP with the sandbox: staff partial refunds per line, resident
 //! requests (reject, process), parallel refunds, webhook replays and provider failures.
 
-use crate::common;
+use crate::common::{self, scalar};
 
 use axum::body::Body;
 use http::{Request, StatusCode};
@@ -15,18 +15,7 @@ use suz::refunds::service::{self as refunds, RefundInput};
 use suz::requests::rules::InvoiceState;
 use suz::requests::service as requests;
 use suz::server::jobs;
-
-fn now() -> i64 {
-    suz::time::now()
-}
-
-async fn scalar(app: &common::TestApp, sql: &str, id: i64) -> i64 {
-    sqlx::query_scalar(sql)
-        .bind(id)
-        .fetch_one(app.pool())
-        .await
-        .unwrap()
-}
+use suz::time::now;
 
 /// An order «В работе» with a card-paid invoice: 3 × 1 200,00 − 10 % = 3 240,00 and
 /// 1 × 500,00, 3 740,00 in all.
