@@ -333,6 +333,11 @@ pub fn check_line(items: &[PriceItem], input: &LineInput) -> Result<Line, String
         .ok_or("Выберите позицию из прайс-листа исполнителя")?;
     let quantity = parse_quantity(&input.quantity)?;
     let discount = parse_discount(input.discount_kind, &input.discount_value)?;
+    priced_line(item, quantity, discount)
+}
+
+/// A line of `item` at its list price: its amounts worked out, within the bounds.
+fn priced_line(item: &PriceItem, quantity: Decimal, discount: Discount) -> Result<Line, String> {
     let (gross, amount) = line_amounts(item.price, quantity, discount)?;
     Ok(Line {
         price_item_id: item.price_item_id,
@@ -389,20 +394,11 @@ pub fn prepaid_line(item: &PriceItem, quantity: Option<i64>) -> Result<Line, Str
         None => Decimal::ONE,
         Some(q) => parse_quantity(&q.to_string())?,
     };
-    let (gross, amount) = line_amounts(item.price, quantity, Discount::None)?;
-    if let Some(e) = total_error(amount) {
-        return Err(e);
+    let line = priced_line(item, quantity, Discount::None)?;
+    match total_error(line.amount) {
+        Some(e) => Err(e),
+        None => Ok(line),
     }
-    Ok(Line {
-        price_item_id: item.price_item_id,
-        name: item.name.clone(),
-        unit: item.unit.clone(),
-        unit_price: item.price,
-        quantity,
-        discount: Discount::None,
-        gross,
-        amount,
-    })
 }
 
 /// The invoice total: the exact sum of its lines.
