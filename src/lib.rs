@@ -16,6 +16,7 @@ pub mod money;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
+pub mod receipts;
 pub mod refunds;
 pub mod requests;
 pub mod residents;

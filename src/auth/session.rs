@@ -49,7 +49,8 @@ pub fn session_cookie(token: &str, max_age: i64, secure: bool) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static("suz_session=; Path=/; Max-Age=0"))
 }
 
-fn client_ip(req: &Request, trust_forwarded_for: bool) -> String {
+/// The client's address: the socket's peer, or the proxy's `X-Forwarded-For` when trusted.
+pub fn client_ip(req: &Request, trust_forwarded_for: bool) -> String {
     if trust_forwarded_for {
         if let Some(first) = req
             .headers()

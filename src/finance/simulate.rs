@@ -129,6 +129,7 @@ async fn card_payment(
         resident,
         invoice_id,
         PayChoice {
+            method: crate::payments::gateway::PayMethod::Card,
             email: "sim@example.com".into(),
             card_id: None,
             save_card: false,

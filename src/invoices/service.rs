@@ -259,6 +259,7 @@ pub async fn act(
             .execute(&mut *tx)
             .await?;
             crate::finance::service::book_cash_payment(&mut tx, invoice_id, now).await?;
+            crate::receipts::service::cash_paid(&mut tx, invoice_id, now).await?;
             touch_for_resident(&mut tx, order_id, now).await?;
             "Счёт отмечен как оплаченный"
         }

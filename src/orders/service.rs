@@ -263,6 +263,7 @@ pub async fn change_state(
         )
         .await?;
         if change.status == OrderStatus::Done {
+            crate::receipts::service::order_done(&mut tx, change.order_id, now).await?;
             enqueue(
                 &mut tx,
                 "rating_requested",

@@ -85,10 +85,22 @@ pub async fn start_payment(
     email: String,
     card_id: Option<i64>,
     save_card: bool,
+    /// `card` (the default) or `sbp`.
+    method: Option<String>,
 ) -> Result<Started, AppError> {
     let me = require_resident()?;
     let state = app_state()?;
+    let method = match method.as_deref() {
+        None | Some("") => crate::payments::gateway::PayMethod::Card,
+        Some(m) => crate::payments::gateway::PayMethod::parse(m).ok_or_else(|| {
+            AppError::Fields(vec![(
+                "method".into(),
+                "Выберите способ оплаты: карта или СБП".into(),
+            )])
+        })?,
+    };
     let choice = service::PayChoice {
+        method,
         email,
         card_id,
         save_card,

@@ -67,6 +67,7 @@ fn PayForm(screen: PayScreen) -> impl IntoView {
                 address,
                 card.get_untracked(),
                 save.get_untracked(),
+                None,
             )
             .await;
             match started {

@@ -2,6 +2,8 @@
 //! outbox, webhook intake, polling of stuck payments, saved cards and the resident's
 //! payment screen.
 
+#[cfg(feature = "ssr")]
+pub mod accounts;
 pub mod api;
 pub mod components;
 #[cfg(feature = "ssr")]

@@ -142,6 +142,8 @@ impl PaymentRow {
             card_mask: self.card_mask.clone(),
             fee: Money::from_kopecks(self.fee_kopecks),
             failure: self.failure.clone(),
+            // СБП in the sandbox comes with its own issue part; cards until then.
+            method: super::gateway::PayMethod::Card,
         }
     }
 }
@@ -320,6 +322,8 @@ async fn end_payment(
         event_id: new_id("evt"),
         payment: Some(row.view(&sb.public_url)),
         refund: None,
+        receipt: None,
+        reread: false,
     };
     match row.fault.as_str() {
         "lose_webhooks" => schedule(tx, &event, t + 1, true).await?,
@@ -333,6 +337,8 @@ async fn end_payment(
                 event_id: new_id("evt"),
                 payment: Some(stale),
                 refund: None,
+                receipt: None,
+                reread: false,
             };
             schedule(tx, &stale, t + 5, false).await?;
         }
@@ -525,6 +531,8 @@ pub async fn complete_due_refunds(sb: &Sandbox, t: i64) -> Result<usize, sqlx::E
                     event_id: new_id("evt"),
                     payment: None,
                     refund: Some(refund),
+                    receipt: None,
+                    reread: false,
                 };
                 schedule(&mut tx, &event, t + 1, false).await?;
             }

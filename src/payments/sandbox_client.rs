@@ -2,12 +2,12 @@
 //! HMAC-signed webhooks. A real acquirer's adapter would implement the same trait.
 
 use super::gateway::{
-    signature, CreatePayment, CreateRefund, GatewayError, PaymentGateway, ProviderPayment,
-    ProviderRefund, WebhookEvent,
+    signature, CreatePayment, CreateReceipt, CreateRefund, GatewayError, PaymentGateway,
+    ProviderPayment, ProviderReceipt, ProviderRefund, WebhookEvent, WebhookRequest,
 };
 use super::http::HttpClient;
 use async_trait::async_trait;
-use http::{HeaderMap, Method};
+use http::Method;
 use serde::de::DeserializeOwned;
 
 pub struct SandboxGateway {
@@ -91,19 +91,29 @@ impl PaymentGateway for SandboxGateway {
         .await
     }
 
-    fn verify_webhook(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: i64,
-    ) -> Result<WebhookEvent, GatewayError> {
-        let header = headers
+    async fn send_receipt(&self, request: CreateReceipt) -> Result<ProviderReceipt, GatewayError> {
+        self.call(Method::POST, "/api/receipts", json(&request))
+            .await
+    }
+
+    async fn receipts(&self, payment_id: &str) -> Result<Vec<ProviderReceipt>, GatewayError> {
+        self.call(
+            Method::GET,
+            &format!("/api/payments/{}/receipts", crate::url::encode(payment_id)),
+            None,
+        )
+        .await
+    }
+
+    fn verify_webhook(&self, request: &WebhookRequest<'_>) -> Result<WebhookEvent, GatewayError> {
+        let header = request
+            .headers
             .get(signature::HEADER)
             .and_then(|v| v.to_str().ok())
             .ok_or(GatewayError::BadSignature)?;
-        if !signature::verify(&self.secret, header, body, now) {
+        if !signature::verify(&self.secret, header, request.body, request.now) {
             return Err(GatewayError::BadSignature);
         }
-        serde_json::from_slice(body).map_err(|e| GatewayError::Refused(e.to_string()))
+        serde_json::from_slice(request.body).map_err(|e| GatewayError::Refused(e.to_string()))
     }
 }

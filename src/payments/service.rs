@@ -4,7 +4,9 @@
 //! never changes again, so replayed, repeated or reordered events are harmless.
 
 use super::api::{email_ok, PayScreen, PaymentOutcome, PaymentResult, SavedCard, Started};
-use super::gateway::{CreatePayment, GatewayError, ProviderPayment, ProviderStatus};
+use super::gateway::{
+    CreatePayment, GatewayError, PayMethod, PaymentGateway, ProviderPayment, ProviderStatus,
+};
 use crate::error::{AppError, AppResult};
 use crate::invoices::rules::payer_commission;
 use crate::invoices::service::{history, recompute_order, HistoryLine};
@@ -13,6 +15,7 @@ use crate::orders::service::enqueue;
 use crate::server::db::write_tx;
 use crate::server::state::AppState;
 use sqlx::SqlitePool;
+use std::sync::Arc;
 
 /// A payment still `new` this long after its last try is sent to the provider again.
 pub const RETRY_NEW_AFTER_SECONDS: i64 = 20;
@@ -22,6 +25,7 @@ pub const POLL_PENDING_AFTER_SECONDS: i64 = 60;
 pub const REUSE_PAYMENT_SECONDS: i64 = 30 * 60;
 
 pub struct PayChoice {
+    pub method: PayMethod,
     pub email: String,
     pub card_id: Option<i64>,
     pub save_card: bool,
@@ -122,6 +126,17 @@ pub async fn start(
             "Проверьте e-mail: на него придёт чек".into(),
         )]));
     }
+    // The provider is read before the write transaction: it takes a connection of its own.
+    let entity: Option<i64> = sqlx::query_scalar(
+        "select o.legal_entity_id from invoices i join orders o on o.order_id = i.order_id where i.invoice_id = ?",
+    )
+    .bind(invoice_id)
+    .fetch_optional(&state.pool)
+    .await?;
+    let (account_id, gateway) = state
+        .gateways
+        .for_entity(&state.pool, entity.ok_or(AppError::NotFound)?)
+        .await?;
     let mut tx = write_tx(&state.pool).await?;
     let invoice = invoice_of(&mut tx, resident_id, invoice_id).await?;
     payable(&invoice)?;
@@ -143,13 +158,19 @@ pub async fn start(
             redirect_url,
         });
     }
+    if choice.method == PayMethod::Sbp && (choice.card_id.is_some() || choice.save_card) {
+        return Err(AppError::validation(
+            "Сохранённая карта и сохранение карты — только для оплаты картой",
+        ));
+    }
     let token: Option<String> = match choice.card_id {
         Some(card_id) => Some(
             sqlx::query_scalar(
-                "select token from saved_cards where card_id = ? and resident_id = ? and removed_at is null",
+                "select token from saved_cards where card_id = ? and resident_id = ? and provider = ? and removed_at is null",
             )
             .bind(card_id)
             .bind(resident_id)
+            .bind(gateway.name())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| AppError::validation("Эта карта больше не сохранена, выберите другую"))?,
@@ -158,14 +179,16 @@ pub async fn start(
     };
     let (commission, amount) = amounts(state, invoice.total)?;
     let payment_id: i64 = sqlx::query_scalar(
-        "insert into payments (invoice_id, order_id, resident_id, provider, idempotency_key, amount_kopecks, \
-         commission_kopecks, status, card_token, save_card, receipt_email, created_at, updated_at) \
-         values (?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?) returning payment_id",
+        "insert into payments (invoice_id, order_id, resident_id, provider, account_id, method, idempotency_key, \
+         amount_kopecks, commission_kopecks, status, card_token, save_card, receipt_email, created_at, updated_at) \
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?) returning payment_id",
     )
     .bind(invoice_id)
     .bind(invoice.order_id)
     .bind(resident_id)
-    .bind(state.payments.name())
+    .bind(gateway.name())
+    .bind(account_id)
+    .bind(choice.method.as_str())
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(amount.kopecks())
     .bind(commission.kopecks())
@@ -181,6 +204,7 @@ pub async fn start(
         .bind(resident_id)
         .execute(&mut *tx)
         .await?;
+    crate::receipts::service::for_new_payment(&mut tx, payment_id, now).await?;
     tx.commit().await?;
     let redirect_url = dispatch(state, payment_id, now).await?;
     Ok(Started {
@@ -200,6 +224,9 @@ struct DispatchRow {
     save_card: bool,
     status: String,
     confirmation_url: Option<String>,
+    resident_id: i64,
+    method: String,
+    account_id: Option<i64>,
 }
 
 /// Sends a `new` payment to the provider (again, with the same idempotency key, if an
@@ -207,8 +234,8 @@ struct DispatchRow {
 /// entered.
 pub async fn dispatch(state: &AppState, payment_id: i64, now: i64) -> AppResult<Option<String>> {
     let row: DispatchRow = sqlx::query_as(
-        "select idempotency_key, amount_kopecks, order_id, invoice_id, card_token, save_card, status, confirmation_url \
-         from payments where payment_id = ?",
+        "select idempotency_key, amount_kopecks, order_id, invoice_id, card_token, save_card, status, confirmation_url, \
+         resident_id, method, account_id from payments where payment_id = ?",
     )
     .bind(payment_id)
     .fetch_one(&state.pool)
@@ -222,10 +249,18 @@ pub async fn dispatch(state: &AppState, payment_id: i64, now: i64) -> AppResult<
         save_card,
         status,
         confirmation_url: url,
+        resident_id,
+        method,
+        account_id,
     } = row;
     if status != "new" {
         return Ok(url.filter(|_| status == "pending"));
     }
+    let gateway = state.gateways.account(&state.pool, account_id).await?;
+    let receipt = {
+        let mut conn = state.pool.acquire().await?;
+        crate::receipts::service::of_payment(&mut conn, payment_id).await?
+    };
     let request = CreatePayment {
         amount: Money::from_kopecks(amount),
         description: format!("Оплата счёта № {invoice_id} по заявке № {order_id}"),
@@ -236,8 +271,14 @@ pub async fn dispatch(state: &AppState, payment_id: i64, now: i64) -> AppResult<
         ),
         card_token,
         save_card,
+        method: PayMethod::parse(&method).unwrap_or_default(),
+        payment_ref: payment_id,
+        invoice_ref: invoice_id,
+        order_ref: order_id,
+        receipt,
+        customer_key: Some(format!("resident-{resident_id}")),
     };
-    let created = state.payments.create_payment(request).await;
+    let created = gateway.create_payment(request).await;
     let p = match created {
         Ok(p) => p,
         Err(GatewayError::Refused(reason)) => {
@@ -283,7 +324,7 @@ pub async fn dispatch(state: &AppState, payment_id: i64, now: i64) -> AppResult<
     .await?;
     tx.commit().await?;
     if p.status.is_final() {
-        apply(state, &p, now).await?;
+        apply(state, account_id, &p, now).await?;
         return Ok(None);
     }
     Ok(p.confirmation_url)
@@ -299,17 +340,28 @@ struct PaymentRow {
     save_card: bool,
     receipt_email: Option<String>,
     amount_kopecks: i64,
+    method: String,
 }
 
 /// Applies what the provider says about a payment. Final states are never left, so a
 /// replayed, repeated or late event changes nothing.
-pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult<()> {
+///
+/// `account_id` is the account the news came through (`None`: the default provider): a
+/// notification to one shop's address never touches another shop's payments.
+pub async fn apply(
+    state: &AppState,
+    account_id: Option<i64>,
+    p: &ProviderPayment,
+    now: i64,
+) -> AppResult<()> {
+    let gateway = state.gateways.account(&state.pool, account_id).await?;
     let mut tx = write_tx(&state.pool).await?;
     let row: Option<PaymentRow> = sqlx::query_as(
-        "select payment_id, invoice_id, order_id, resident_id, status, save_card, receipt_email, amount_kopecks \
-         from payments where provider = ? and provider_payment_id = ?",
+        "select payment_id, invoice_id, order_id, resident_id, status, save_card, receipt_email, amount_kopecks, method \
+         from payments where provider = ? and account_id is ? and provider_payment_id = ?",
     )
-    .bind(state.payments.name())
+    .bind(gateway.name())
+    .bind(account_id)
     .bind(&p.id)
     .fetch_optional(&mut *tx)
     .await?;
@@ -322,6 +374,7 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
         save_card,
         receipt_email: email,
         amount_kopecks: amount,
+        method,
     }) = row
     else {
         // Not ours yet (its creation is still being recorded): the provider retries.
@@ -332,6 +385,7 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
         return Ok(());
     }
     let amount = Money::from_kopecks(amount);
+    let sbp = method == PayMethod::Sbp.as_str();
     match p.status {
         ProviderStatus::Pending | ProviderStatus::RequiresConfirmation => {
             sqlx::query(
@@ -353,13 +407,18 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
                 .bind(payment_id)
                 .execute(&mut *tx)
                 .await?;
+            crate::receipts::service::payment_settled(&mut tx, payment_id, false, now).await?;
             history(
                 &mut tx,
                 HistoryLine {
                     order_id,
                     staff_id: None,
                     resident_id: Some(resident_id),
-                    kind: "Оплата картой не прошла",
+                    kind: if sbp {
+                        "Оплата через СБП не прошла"
+                    } else {
+                        "Оплата картой не прошла"
+                    },
                     comment: &format!("Счёт № {invoice_id}: {reason}"),
                     visible_to_resident: true,
                 },
@@ -390,7 +449,7 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
                      on conflict (resident_id, provider, token) do nothing",
                 )
                 .bind(resident_id)
-                .bind(state.payments.name())
+                .bind(gateway.name())
                 .bind(token)
                 .bind(mask)
                 .bind(now)
@@ -399,15 +458,22 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
             }
             // A payment whose amount differs from what was asked never pays the invoice.
             let paid = sqlx::query(
-                "update invoices set status = 'paid', paid_method = 'card', paid_at = ? \
+                "update invoices set status = 'paid', paid_method = ?, paid_at = ? \
                  where invoice_id = ? and status = 'active' and ?",
             )
+            .bind(&method)
             .bind(now)
             .bind(invoice_id)
             .bind(amount_matches)
             .execute(&mut *tx)
             .await?;
-            let card = p.card_mask.clone().unwrap_or_default();
+            // Money taken is fiscalised whatever becomes of the invoice.
+            crate::receipts::service::payment_settled(&mut tx, payment_id, true, now).await?;
+            let paid_with = if sbp {
+                "СБП".to_owned()
+            } else {
+                format!("карта {}", p.card_mask.clone().unwrap_or_default())
+            };
             if paid.rows_affected() == 1 {
                 history(
                     &mut tx,
@@ -415,8 +481,12 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
                         order_id,
                         staff_id: None,
                         resident_id: Some(resident_id),
-                        kind: "Счёт оплачен картой",
-                        comment: &format!("Счёт № {invoice_id} на {amount}, карта {card}"),
+                        kind: if sbp {
+                            "Счёт оплачен через СБП"
+                        } else {
+                            "Счёт оплачен картой"
+                        },
+                        comment: &format!("Счёт № {invoice_id} на {amount}, {paid_with}"),
                         visible_to_resident: true,
                     },
                     now,
@@ -431,7 +501,7 @@ pub async fn apply(state: &AppState, p: &ProviderPayment, now: i64) -> AppResult
                 recompute_order(&mut tx, order_id, now).await?;
                 if let Some(to) = email.filter(|e| !e.is_empty()) {
                     let body = format!(
-                        "Оплата прошла успешно.\n\nЗаявка № {order_id}\nСчёт № {invoice_id}\nСумма: {amount}\nКарта: {card}\n\
+                        "Оплата прошла успешно.\n\nЗаявка № {order_id}\nСчёт № {invoice_id}\nСумма: {amount}\nОплачено: {paid_with}\n\
                          Платёж в платёжной системе: {}\nДата: {}\n\nСпасибо!",
                         p.id,
                         crate::time::format_datetime(now, state.config.utc_offset_minutes)
@@ -497,17 +567,24 @@ pub async fn recover(state: &AppState, now: i64) -> AppResult<usize> {
     .bind(now - REUSE_PAYMENT_SECONDS - POLL_PENDING_AFTER_SECONDS)
     .execute(&state.pool)
     .await?;
-    let stale_pending: Vec<String> = sqlx::query_scalar(
-        "select provider_payment_id from payments where status = 'pending' and provider_payment_id is not null \
+    let stale_pending: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "select provider_payment_id, account_id from payments where status = 'pending' and provider_payment_id is not null \
          and updated_at <= ? order by payment_id limit 100",
     )
     .bind(now - POLL_PENDING_AFTER_SECONDS)
     .fetch_all(&state.pool)
     .await?;
-    for id in &stale_pending {
-        match state.payments.payment(id).await {
+    for (id, account_id) in &stale_pending {
+        let polled = match gateway_of(state, *account_id).await {
+            Ok(g) => g.payment(id).await,
+            Err(e) => {
+                tracing::warn!(provider_payment_id = %id, error = %e, "no adapter for a payment's account");
+                continue;
+            }
+        };
+        match polled {
             Ok(p) if p.status.is_final() => {
-                if let Err(e) = apply(state, &p, now).await {
+                if let Err(e) = apply(state, *account_id, &p, now).await {
                     tracing::warn!(provider_payment_id = %id, error = %e, "applying a polled payment");
                 }
             }
@@ -524,25 +601,45 @@ pub async fn recover(state: &AppState, now: i64) -> AppResult<usize> {
     Ok(stale_new.len() + stale_pending.len())
 }
 
+async fn gateway_of(
+    state: &AppState,
+    account_id: Option<i64>,
+) -> AppResult<Arc<dyn PaymentGateway>> {
+    state.gateways.account(&state.pool, account_id).await
+}
+
 pub async fn result(
     state: &AppState,
     resident_id: i64,
     payment_id: i64,
     now: i64,
 ) -> AppResult<PaymentResult> {
-    let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "select status, provider_payment_id, failure from payments where payment_id = ? and resident_id = ?",
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        status: String,
+        provider_payment_id: Option<String>,
+        failure: Option<String>,
+        account_id: Option<i64>,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "select status, provider_payment_id, failure, account_id from payments where payment_id = ? and resident_id = ?",
     )
     .bind(payment_id)
     .bind(resident_id)
     .fetch_optional(&state.pool)
     .await?;
-    let (mut status, provider_id, mut failure) = row.ok_or(AppError::NotFound)?;
+    let Row {
+        mut status,
+        provider_payment_id: provider_id,
+        mut failure,
+        account_id,
+    } = row.ok_or(AppError::NotFound)?;
     if status == "pending" {
         if let Some(id) = provider_id {
-            if let Ok(p) = state.payments.payment(&id).await {
+            let gateway = gateway_of(state, account_id).await?;
+            if let Ok(p) = gateway.payment(&id).await {
                 if p.status.is_final() {
-                    apply(state, &p, now).await?;
+                    apply(state, account_id, &p, now).await?;
                     let again: (String, Option<String>) =
                         sqlx::query_as("select status, failure from payments where payment_id = ?")
                             .bind(payment_id)

@@ -291,6 +291,7 @@ pub async fn create(
     )
     .await?;
     update_order_mark(&mut tx, order_id, now).await?;
+    crate::receipts::service::for_new_refund(&mut tx, refund_id, now).await?;
     tx.commit().await?;
     if let Err(e) = send(state, refund_id, now).await {
         tracing::warn!(refund_id, error = %e, "refund stays in the outbox");
@@ -300,25 +301,51 @@ pub async fn create(
 
 /// Sends a refund to the provider (again, with the same key, after a cut-off try).
 pub async fn send(state: &AppState, refund_id: i64, now: i64) -> AppResult<()> {
-    let row: Option<(i64, String, String, Option<String>, String)> = sqlx::query_as(
-        "select r.amount_kopecks, r.idempotency_key, p.provider_payment_id, r.provider_refund_id, r.state \
-         from refunds r join payments p on p.payment_id = r.payment_id where r.refund_id = ?",
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        amount_kopecks: i64,
+        idempotency_key: String,
+        provider_payment_id: String,
+        provider_refund_id: Option<String>,
+        state: String,
+        account_id: Option<i64>,
+        invoice_id: i64,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "select r.amount_kopecks, r.idempotency_key, p.provider_payment_id, r.provider_refund_id, r.state, p.account_id, \
+         r.invoice_id from refunds r join payments p on p.payment_id = r.payment_id where r.refund_id = ?",
     )
     .bind(refund_id)
     .fetch_optional(&state.pool)
     .await?;
-    let Some((amount, key, payment, provider_id, st)) = row else {
+    let Some(Row {
+        amount_kopecks: amount,
+        idempotency_key: key,
+        provider_payment_id: payment,
+        provider_refund_id: provider_id,
+        state: st,
+        account_id,
+        invoice_id,
+    }) = row
+    else {
         return Err(AppError::NotFound);
     };
     if st != "processing" || provider_id.is_some() {
         return Ok(());
     }
+    let gateway = state.gateways.account(&state.pool, account_id).await?;
+    let receipt = {
+        let mut conn = state.pool.acquire().await?;
+        crate::receipts::service::of_refund(&mut conn, refund_id).await?
+    };
     let request = CreateRefund {
         payment_id: payment,
         amount: Money::from_kopecks(amount),
         idempotency_key: key,
+        description: format!("Возврат по счёту № {invoice_id}"),
+        receipt,
     };
-    match state.payments.refund(request).await {
+    match gateway.refund(request).await {
         Ok(r) => {
             sqlx::query("update refunds set provider_refund_id = ?, updated_at = ? where refund_id = ? and provider_refund_id is null")
                 .bind(&r.id)
@@ -368,6 +395,7 @@ async fn fail(
     .execute(&mut *conn)
     .await?;
     if changed.rows_affected() == 1 {
+        crate::receipts::service::refund_settled(conn, refund_id, false, now).await?;
         history(
             conn,
             HistoryLine {
@@ -421,6 +449,7 @@ pub async fn apply(state: &AppState, r: &ProviderRefund, now: i64) -> AppResult<
             .execute(&mut *tx)
             .await?;
             crate::finance::service::book_refund(&mut tx, refund_id, now).await?;
+            crate::receipts::service::refund_settled(&mut tx, refund_id, true, now).await?;
             let amount = Money::from_kopecks(amount);
             history(
                 &mut tx,
@@ -461,15 +490,22 @@ pub async fn recover(state: &AppState, now: i64) -> AppResult<usize> {
             tracing::warn!(refund_id = id, error = %e, "refund outbox: will retry");
         }
     }
-    let open: Vec<String> = sqlx::query_scalar(
-        "select provider_refund_id from refunds where state = 'processing' and provider_refund_id is not null \
-         and updated_at <= ? limit 100",
+    let open: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "select r.provider_refund_id, p.account_id from refunds r join payments p on p.payment_id = r.payment_id \
+         where r.state = 'processing' and r.provider_refund_id is not null and r.updated_at <= ? limit 100",
     )
     .bind(now - POLL_AFTER_SECONDS)
     .fetch_all(&state.pool)
     .await?;
-    for id in &open {
-        match state.payments.refund_status(id).await {
+    for (id, account_id) in &open {
+        let polled = match state.gateways.account(&state.pool, *account_id).await {
+            Ok(g) => g.refund_status(id).await,
+            Err(e) => {
+                tracing::warn!(provider_refund_id = %id, error = %e, "no adapter for a refund's account");
+                continue;
+            }
+        };
+        match polled {
             Ok(r) if r.status != RefundStatus::Pending => {
                 if let Err(e) = apply(state, &r, now).await {
                     tracing::warn!(provider_refund_id = %id, error = %e, "applying a polled refund");

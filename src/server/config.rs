@@ -48,6 +48,9 @@ pub struct Config {
     /// `SUZ_PAYMENTS_SECRET`: API key and webhook signing secret shared with the provider;
     /// default: generated on first start and kept in the database.
     pub payments_secret: Option<String>,
+    /// `SUZ_SECRETS_KEY`: the passphrase stored provider secrets are sealed with
+    /// (AES-256-GCM); without it, accounts name an environment variable instead.
+    pub secrets_key: Option<String>,
     /// `SUZ_EMBEDDED_SANDBOX=0` when the sandbox runs as its own process.
     pub embedded_sandbox: bool,
     /// `SUZ_SANDBOX_WEBHOOK_URL`: where the sandbox sends webhooks, default
@@ -129,6 +132,7 @@ impl Config {
             payments_url: var("SUZ_PAYMENTS_URL")
                 .unwrap_or_else(|| format!("{public_url}/sandbox")),
             payments_secret: var("SUZ_PAYMENTS_SECRET"),
+            secrets_key: var("SUZ_SECRETS_KEY"),
             embedded_sandbox: !matches!(
                 var("SUZ_EMBEDDED_SANDBOX").as_deref(),
                 Some("0" | "false")
@@ -157,6 +161,7 @@ impl Config {
             allowed_origins: Vec::new(),
             payments_url: "http://127.0.0.1:0/sandbox".into(),
             payments_secret: Some("test-secret".into()),
+            secrets_key: Some("test-secrets-key".into()),
             embedded_sandbox: true,
             sandbox_webhook_url: "http://127.0.0.1:0/payments/webhook".into(),
             payer_commission_percent: Decimal::ZERO,

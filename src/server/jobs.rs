@@ -56,6 +56,9 @@ pub async fn payments_tick(state: &AppState, now: i64) {
     if let Err(e) = crate::refunds::service::recover(state, now).await {
         tracing::warn!(error = %e, "refund recovery");
     }
+    if let Err(e) = crate::receipts::service::recover(state, now).await {
+        tracing::warn!(error = %e, "receipt outbox");
+    }
 }
 
 pub fn spawn(state: AppState) {

@@ -81,11 +81,17 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         .await
         .map_err(|e| format!("web push keys: {e}"))?;
     let http = crate::payments::http::HttpClient::default();
-    let payments = Arc::new(crate::payments::sandbox_client::SandboxGateway {
+    let default_gateway = Arc::new(crate::payments::sandbox_client::SandboxGateway {
         base_url: config.payments_url.clone(),
         secret: secret.clone(),
         http: http.clone(),
     });
+    let gateways = Arc::new(crate::payments::accounts::Gateways::new(
+        default_gateway,
+        crate::payments::accounts::SecretBox::new(config.secrets_key.as_deref()),
+        &config.public_url,
+        http.clone(),
+    ));
     let clock = crate::time::Clock::default();
     let sandbox = config.embedded_sandbox.then(|| {
         Arc::new(crate::payments::sandbox::Sandbox {
@@ -102,7 +108,7 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         config: Arc::new(config),
         pool,
         sms,
-        payments,
+        gateways,
         sandbox,
         live,
         live_streams: Arc::default(),
@@ -182,6 +188,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/covers/{id}", get(crate::admin::files::cover))
         .route("/payments/webhook", post(crate::payments::webhook::intake))
+        .route(
+            "/payments/webhook/{account}",
+            post(crate::payments::webhook::intake_account),
+        )
         .route("/api/live", get(crate::live::server::stream))
         .route(
             "/api/chat/photos",

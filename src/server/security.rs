@@ -110,7 +110,10 @@ pub fn origin_of(url: &str) -> Option<String> {
 /// Requests that are authenticated by other means than the session cookie: the payment
 /// provider's signed webhooks and the sandbox provider's own page and API.
 fn exempt_from_origin_check(path: &str) -> bool {
-    path == "/payments/webhook" || path == "/sandbox" || path.starts_with("/sandbox/")
+    path == "/payments/webhook"
+        || path.starts_with("/payments/webhook/")
+        || path == "/sandbox"
+        || path.starts_with("/sandbox/")
 }
 
 fn changes_state(method: &Method) -> bool {

@@ -13,7 +13,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
     pub sms: Arc<dyn SmsSender>,
-    pub payments: Arc<dyn crate::payments::gateway::PaymentGateway>,
+    /// The payment providers: the default one and each legal entity's account.
+    pub gateways: Arc<crate::payments::accounts::Gateways>,
     /// The sandbox provider, when it runs inside the app.
     pub sandbox: Option<Arc<crate::payments::sandbox::Sandbox>>,
     /// Live updates for open pages.

@@ -1162,6 +1162,7 @@ async fn target(
         owner,
         invoice,
         PayChoice {
+            method: suz::payments::gateway::PayMethod::Card,
             email: "r@example.ru".into(),
             card_id: None,
             save_card: true,

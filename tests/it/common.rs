@@ -380,6 +380,7 @@ impl TestApp {
     pub async fn pay_by_card(&self, resident: i64, invoice: i64) {
         let now = suz::time::now();
         let choice = suz::payments::service::PayChoice {
+            method: suz::payments::gateway::PayMethod::Card,
             email: "r@example.ru".into(),
             card_id: None,
             save_card: false,

@@ -171,6 +171,7 @@ async fn card_payments_and_refunds_are_booked_once_whatever_the_provider_repeats
         resident,
         invoice,
         PayChoice {
+            method: suz::payments::gateway::PayMethod::Card,
             email: "r@example.com".into(),
             card_id: None,
             save_card: false,
@@ -200,8 +201,16 @@ async fn card_payments_and_refunds_are_booked_once_whatever_the_provider_repeats
             .fetch_one(app.pool())
             .await
             .unwrap();
-    let provider = app.state.payments.payment(&p).await.unwrap();
-    payments::apply(&app.state, &provider, now()).await.unwrap();
+    let provider = app
+        .state
+        .gateways
+        .default_gateway()
+        .payment(&p)
+        .await
+        .unwrap();
+    payments::apply(&app.state, None, &provider, now())
+        .await
+        .unwrap();
     assert_eq!(entries(&app, order_id).await.len(), 1);
 
     // A partial refund of 600 ₽ (a half of one unit), clicked twice.
@@ -246,7 +255,13 @@ async fn card_payments_and_refunds_are_booked_once_whatever_the_provider_repeats
             .fetch_one(app.pool())
             .await
             .unwrap();
-    let r = app.state.payments.refund_status(&rid).await.unwrap();
+    let r = app
+        .state
+        .gateways
+        .default_gateway()
+        .refund_status(&rid)
+        .await
+        .unwrap();
     suz::refunds::service::apply(&app.state, &r, now())
         .await
         .unwrap();

@@ -75,6 +75,7 @@ async fn active_invoice(app: &common::TestApp, key: &str) -> (i64, i64, i64) {
 
 fn choice(save_card: bool) -> PayChoice {
     PayChoice {
+        method: suz::payments::gateway::PayMethod::Card,
         email: "ivanov@example.ru".into(),
         card_id: None,
         save_card,
@@ -354,6 +355,7 @@ async fn a_card_payment_goes_through_the_hosted_page_and_a_signed_webhook_once()
     )
     .await;
     let saved = PayChoice {
+        method: suz::payments::gateway::PayMethod::Card,
         card_id: Some(card_id),
         ..choice(false)
     };
@@ -533,13 +535,19 @@ async fn many_parallel_attempts_pay_an_invoice_once() {
             .fetch_one(app.pool())
             .await
             .unwrap();
-    let reported = app.state.payments.payment(&provider_id).await.unwrap();
+    let reported = app
+        .state
+        .gateways
+        .default_gateway()
+        .payment(&provider_id)
+        .await
+        .unwrap();
     let mut handles = Vec::new();
     for _ in 0..8 {
         let state = app.state.clone();
         let p = reported.clone();
         handles.push(tokio::spawn(async move {
-            payments::apply(&state, &p, now()).await
+            payments::apply(&state, None, &p, now()).await
         }));
     }
     for h in handles {

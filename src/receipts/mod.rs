@@ -1,0 +1,6 @@
+//! Fiscal receipts under 54-ФЗ: «Предоплата 100%» and «Полный расчет» with card and СБП
+//! payments, the «Полный расчет» offsetting a prepayment once the order is done, «Возврат
+//! прихода» with refunds, and cash recorded as the partner's own register's business.
+
+#[cfg(feature = "ssr")]
+pub mod service;
