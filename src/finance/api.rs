@@ -16,8 +16,10 @@ use {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub entries: i64,
-    /// «Получено картой»
+    /// «Получено картой и через СБП»: all money taken through the provider.
     pub card: Money,
+    /// «из них через СБП»: the part of `card` paid through СБП.
+    pub sbp: Money,
     /// «Получено наличными»
     pub cash: Money,
     /// «Возвращено»
@@ -132,6 +134,8 @@ pub struct EntryView {
     pub payout: Money,
     pub provider_fee: Option<Money>,
     pub card_mask: Option<String>,
+    /// The payment's method (`card`, `sbp`) of a payment's or refund's entry.
+    pub method: Option<String>,
 }
 
 /// What a ledger entry's kind is called.
@@ -147,7 +151,11 @@ pub fn kind_label(kind: &str) -> &'static str {
 
 impl EntryView {
     pub fn kind_label(&self) -> &'static str {
-        kind_label(&self.kind)
+        match (self.kind.as_str(), self.method.as_deref()) {
+            ("card_payment", Some("sbp")) => "Оплата через СБП",
+            ("refund", Some("sbp")) => "Возврат (СБП)",
+            (kind, _) => kind_label(kind),
+        }
     }
 }
 
@@ -199,6 +207,7 @@ pub struct AcquiringRateView {
 pub fn method_label(method: &str) -> &'static str {
     match method {
         "card" => "Банковская карта",
+        "sbp" => "СБП",
         "cash" => "Наличные",
         _ => "Другой способ",
     }

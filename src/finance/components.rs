@@ -2,6 +2,7 @@
 //! reconciliation, orders, export, period close), one order's entries, and the terms.
 
 use super::api::*;
+use super::rules::RATE_METHODS;
 use crate::money::Money;
 use crate::time::{format_date, format_datetime, DEFAULT_UTC_OFFSET_MINUTES};
 use crate::ui::{ErrorNote, LoadError, Loading};
@@ -192,7 +193,8 @@ fn Settlement(r: PeriodReport, close: ServerAction<CloseSettlement>) -> impl Int
         </header>
         <section class="block settlement">
             <dl class="facts totals">
-                <dt>"Получено картой"</dt><dd data-total="card">{t.card.to_string()}</dd>
+                <dt>{if t.sbp.is_zero() { "Получено картой" } else { "Получено картой и через СБП" }}</dt><dd data-total="card">{t.card.to_string()}</dd>
+                {(!t.sbp.is_zero()).then(|| view! { <dt>"в т. ч. через СБП"</dt><dd data-total="sbp">{t.sbp.to_string()}</dd> })}
                 <dt>"Получено наличными"</dt><dd data-total="cash">{t.cash.to_string()}</dd>
                 <dt>"Возвращено"</dt><dd data-total="refunded">{t.refunded.to_string()}</dd>
                 <dt>"Эквайринг"</dt><dd data-total="fees">{t.fees.to_string()}</dd>
@@ -481,8 +483,7 @@ fn Terms(
             <ActionForm action=add_rate attr:class="stack-form">
                 <label>"Способ оплаты"
                     <select name="method">
-                        <option value="card">{method_label("card")}</option>
-                        <option value="cash">{method_label("cash")}</option>
+                        {RATE_METHODS.map(|m| view! { <option value=m>{method_label(m)}</option> }).collect_view()}
                     </select>
                 </label>
                 <label>"Процент"<input name="percent" inputmode="decimal" placeholder="2,2"/></label>

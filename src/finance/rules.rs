@@ -48,6 +48,10 @@ impl CommissionTerm {
     }
 }
 
+/// The payment methods an acquiring rate is set for in «Комиссии и эквайринг» (the values
+/// of `acquiring_rates.method`): bank card, СБП, cash.
+pub const RATE_METHODS: [&str; 3] = ["card", "sbp", "cash"];
+
 /// The acquiring fee of a payment method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeeRate {

@@ -184,8 +184,8 @@ async fn book(conn: &mut SqliteConnection, e: NewEntry<'_>, at: i64) -> AppResul
     Ok(true)
 }
 
-/// A card payment the provider confirmed: `received` is what the provider says was paid,
-/// `provider_fee` what it kept.
+/// A card or СБП payment the provider confirmed: `received` is what the provider says was
+/// paid, `provider_fee` what it kept. The acquiring rate is the one of the payment's method.
 pub async fn book_card_payment(
     conn: &mut SqliteConnection,
     payment_id: i64,
@@ -193,16 +193,17 @@ pub async fn book_card_payment(
     provider_fee: Money,
     now: i64,
 ) -> AppResult<bool> {
-    let (order_id, invoice_id, surcharge, entity): (i64, i64, i64, i64) = sqlx::query_as(
-        "select p.order_id, p.invoice_id, p.commission_kopecks, o.legal_entity_id from payments p \
-         join orders o on o.order_id = p.order_id where p.payment_id = ?",
-    )
-    .bind(payment_id)
-    .fetch_one(&mut *conn)
-    .await?;
+    let (order_id, invoice_id, surcharge, entity, method): (i64, i64, i64, i64, String) =
+        sqlx::query_as(
+            "select p.order_id, p.invoice_id, p.commission_kopecks, o.legal_entity_id, p.method from payments p \
+             join orders o on o.order_id = p.order_id where p.payment_id = ?",
+        )
+        .bind(payment_id)
+        .fetch_one(&mut *conn)
+        .await?;
     let day = day_of(now);
     let (term_id, term) = term_at(conn, entity, &day).await?;
-    let (rate_id, rate) = rate_at(conn, "card", &day).await?;
+    let (rate_id, rate) = rate_at(conn, &method, &day).await?;
     let surcharge = Money::from_kopecks(surcharge).min(received);
     let split = rules::card_payment(received, surcharge, &term, &rate).ok_or_else(too_big)?;
     book(
@@ -428,11 +429,13 @@ const TOTALS_SQL: &str = "count(*), \
     coalesce(sum(case when kind in ('cash_payment', 'cash_cancel') then amount_kopecks else 0 end), 0), \
     coalesce(sum(case when kind = 'refund' then -amount_kopecks else 0 end), 0), \
     coalesce(sum(fee_kopecks), 0), coalesce(sum(commission_kopecks), 0), coalesce(sum(payout_kopecks), 0), \
-    coalesce(sum(adjustment), 0)";
+    coalesce(sum(adjustment), 0), \
+    coalesce(sum(case when kind = 'card_payment' and exists (select 1 from payments p \
+      where p.payment_id = ledger_entries.payment_id and p.method = 'sbp') then amount_kopecks else 0 end), 0)";
 
-type TotalsRow = (i64, i64, i64, i64, i64, i64, i64, i64);
+type TotalsRow = (i64, i64, i64, i64, i64, i64, i64, i64, i64);
 /// The legal entity, then [`TotalsRow`].
-type EntityTotalsRow = (i64, i64, i64, i64, i64, i64, i64, i64, i64);
+type EntityTotalsRow = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
 
 fn totals_of(r: TotalsRow) -> Totals {
     let m = Money::from_kopecks;
@@ -445,6 +448,7 @@ fn totals_of(r: TotalsRow) -> Totals {
         commission: m(r.5),
         payout: m(r.6),
         adjustments: r.7,
+        sbp: m(r.8),
     }
 }
 
@@ -463,7 +467,13 @@ async fn closed_info(
     .bind(period.to_string())
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|r| (r.0, r.1, totals_of((r.2, r.3, r.4, r.5, r.6, r.7, r.8, 0)))))
+    Ok(row.map(|r| {
+        (
+            r.0,
+            r.1,
+            totals_of((r.2, r.3, r.4, r.5, r.6, r.7, r.8, 0, 0)),
+        )
+    }))
 }
 
 /// «Взаиморасчеты» for a month: every legal entity with its totals.
@@ -485,7 +495,7 @@ pub async fn period_overview(pool: &SqlitePool, period: Period) -> AppResult<Vec
         let totals = rows
             .iter()
             .find(|r| r.0 == id)
-            .map(|r| totals_of((r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8)))
+            .map(|r| totals_of((r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9)))
             .unwrap_or_default();
         let closed = closed_info(&mut conn, id, period).await?;
         out.push(PeriodEntity {
@@ -614,6 +624,7 @@ type EntryRow = (
     Option<i64>,
     Option<String>,
     bool,
+    Option<String>,
 );
 
 /// Every entry of an order (all months), with the order's invoice check.
@@ -631,7 +642,7 @@ pub async fn order_finance(pool: &SqlitePool, order_id: i64) -> AppResult<OrderF
     let rows: Vec<EntryRow> = sqlx::query_as(
         "select e.entry_id, e.kind, e.invoice_id, e.payment_id, e.refund_id, e.at, e.period, e.amount_kopecks, \
          e.fee_kopecks, e.commission_kopecks, e.payout_kopecks, e.surcharge_kopecks, e.provider_fee_kopecks, \
-         p.card_mask, e.adjustment from ledger_entries e left join payments p on p.payment_id = e.payment_id \
+         p.card_mask, e.adjustment, p.method from ledger_entries e left join payments p on p.payment_id = e.payment_id \
          where e.order_id = ? order by e.entry_id",
     )
     .bind(order_id)
@@ -656,6 +667,7 @@ pub async fn order_finance(pool: &SqlitePool, order_id: i64) -> AppResult<OrderF
             surcharge: m(r.11),
             provider_fee: r.12.map(m),
             card_mask: r.13,
+            method: r.15,
         })
         .collect();
     let differences = invoice_differences(&mut conn, Scope::Order(order_id)).await?;
@@ -855,8 +867,10 @@ pub async fn reconcile(
         });
     }
     if let Some((_, _, frozen)) = closed_info(&mut conn, entity, period).await? {
+        // The confirmed row keeps neither the adjustments count nor the СБП part.
         let now = Totals {
             adjustments: 0,
+            sbp: Money::ZERO,
             ..totals.clone()
         };
         if frozen != now {
@@ -1128,7 +1142,7 @@ pub async fn add_rate(
     input: TermInput,
     now: i64,
 ) -> AppResult<()> {
-    if !matches!(method, "card" | "cash") {
+    if !rules::RATE_METHODS.contains(&method) {
         return Err(AppError::validation("Неизвестный способ оплаты"));
     }
     let t = check_term(&input, &day_of(now))?;
@@ -1164,18 +1178,27 @@ pub async fn add_rate(
     Ok(())
 }
 
-/// Demo terms: each partner leaves 10 % (at least 50 ₽), card acquiring as the sandbox
-/// charges it, cash free. Only where nothing is set yet.
+/// Demo terms: each partner leaves 10 % (at least 50 ₽), card and СБП acquiring as the
+/// sandbox charges them, cash free. Only where nothing is set yet (СБП's rate also where
+/// only it is missing: demo data from before СБП).
 pub async fn seed_demo(pool: &SqlitePool) -> AppResult<()> {
+    let now = crate::time::now();
+    sqlx::query(
+        "insert into acquiring_rates (method, percent, fixed_kopecks, effective_from, created_at) \
+         select 'sbp', ?, 0, '2020-01-01', ? where not exists (select 1 from acquiring_rates where method = 'sbp')",
+    )
+    .bind(crate::payments::sandbox::sbp_fee_percent().to_string())
+    .bind(now)
+    .execute(pool)
+    .await?;
     let any: i64 = sqlx::query_scalar(
-        "select (select count(*) from commission_terms) + (select count(*) from acquiring_rates)",
+        "select (select count(*) from commission_terms) + (select count(*) from acquiring_rates where method <> 'sbp')",
     )
     .fetch_one(pool)
     .await?;
     if any > 0 {
         return Ok(());
     }
-    let now = crate::time::now();
     let mut tx = write_tx(pool).await?;
     sqlx::query(
         "insert into commission_terms (legal_entity_id, percent, min_kopecks, fixed_kopecks, effective_from, created_at) \

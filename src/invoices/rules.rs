@@ -50,6 +50,7 @@ impl InvoiceStatus {
             (InvoiceStatus::Draft, _) => "Не выставлен",
             (InvoiceStatus::Active, _) => "Выставлен в ЛК, ожидает оплаты",
             (InvoiceStatus::Paid, Some(PaidMethod::Cash)) => "Оплачен (отмечен вручную)",
+            (InvoiceStatus::Paid, Some(PaidMethod::Sbp)) => "Оплачен через СБП",
             (InvoiceStatus::Paid, _) => "Оплачен картой",
             (InvoiceStatus::Cancelled, _) => "Отменён",
         }
@@ -76,6 +77,8 @@ pub enum PaidMethod {
     Card,
     /// «Отметить как оплаченный»: paid another way.
     Cash,
+    /// Paid through СБП in the app.
+    Sbp,
 }
 
 impl PaidMethod {
@@ -83,6 +86,7 @@ impl PaidMethod {
         match s {
             "card" => Some(PaidMethod::Card),
             "cash" => Some(PaidMethod::Cash),
+            "sbp" => Some(PaidMethod::Sbp),
             _ => None,
         }
     }
@@ -91,7 +95,13 @@ impl PaidMethod {
         match self {
             PaidMethod::Card => "card",
             PaidMethod::Cash => "cash",
+            PaidMethod::Sbp => "sbp",
         }
+    }
+
+    /// Paid in the app through the provider (card or СБП): refunded through it.
+    pub fn by_provider(self) -> bool {
+        matches!(self, PaidMethod::Card | PaidMethod::Sbp)
     }
 }
 

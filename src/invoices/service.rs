@@ -424,7 +424,8 @@ pub async fn block(
         let refund_refused = if !can_edit {
             Some("Нет права «Заказы: редактирование» для этого заказа".to_owned())
         } else {
-            let card = status == InvoiceStatus::Paid && facts.paid_method == Some(PaidMethod::Card);
+            let card = status == InvoiceStatus::Paid
+                && facts.paid_method.is_some_and(PaidMethod::by_provider);
             let left = if card {
                 crate::refunds::service::invoice_refundable(&mut conn, r.invoice_id).await?
             } else {

@@ -79,7 +79,7 @@ pub async fn facts(conn: &mut SqliteConnection, order_id: i64) -> AppResult<Orde
            (select count(*) from attachments where order_id = o.order_id and deleted_at is null), \
            s.require_attachment, \
            (select coalesce(sum(total_kopecks), 0) from invoices where order_id = o.order_id and status = 'paid' \
-              and paid_method = 'card') \
+              and paid_method in ('card', 'sbp')) \
              - (select coalesce(sum(amount_kopecks), 0) from refunds where order_id = o.order_id and state <> 'failed') \
          from orders o join services s on s.service_id = o.service_id where o.order_id = ?",
     )

@@ -28,6 +28,26 @@ pub fn email_ok(email: &str) -> bool {
     }
 }
 
+/// The payment screen's methods: (value `start_payment` takes, what the payer sees).
+pub const PAY_METHODS: [(&str, &str); 2] = [("card", "Банковская карта"), ("sbp", "СБП")];
+
+/// Why a method choice is refused, if it is: the one rule behind the screen (saved cards
+/// and «Сохранить карту» only appear for a card) and the server's refusal.
+pub fn method_choice_error(
+    method: &str,
+    card_id: Option<i64>,
+    save_card: bool,
+) -> Option<&'static str> {
+    match method {
+        "card" => None,
+        "sbp" if card_id.is_some() || save_card => {
+            Some("Сохранённая карта и сохранение карты — только для оплаты картой")
+        }
+        "sbp" => None,
+        _ => Some("Выберите способ оплаты: карта или СБП"),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedCard {
     pub card_id: i64,
@@ -91,14 +111,16 @@ pub async fn start_payment(
     let me = require_resident()?;
     let state = app_state()?;
     let method = match method.as_deref() {
-        None | Some("") => crate::payments::gateway::PayMethod::Card,
-        Some(m) => crate::payments::gateway::PayMethod::parse(m).ok_or_else(|| {
-            AppError::Fields(vec![(
-                "method".into(),
-                "Выберите способ оплаты: карта или СБП".into(),
-            )])
-        })?,
+        None | Some("") => "card",
+        Some(m) => m,
     };
+    if let Some(refusal) = method_choice_error(method, card_id, save_card) {
+        return Err(match crate::payments::gateway::PayMethod::parse(method) {
+            None => AppError::Fields(vec![("method".into(), refusal.into())]),
+            Some(_) => AppError::validation(refusal),
+        });
+    }
+    let method = crate::payments::gateway::PayMethod::parse(method).unwrap_or_default();
     let choice = service::PayChoice {
         method,
         email,
@@ -130,7 +152,19 @@ pub async fn remove_card(card_id: i64) -> Result<(), AppError> {
 
 #[cfg(test)]
 mod tests {
-    use super::email_ok;
+    use super::{email_ok, method_choice_error};
+
+    #[test]
+    fn a_saved_card_is_for_card_payments_only() {
+        assert_eq!(method_choice_error("card", Some(1), false), None);
+        assert_eq!(method_choice_error("card", None, true), None);
+        assert_eq!(method_choice_error("sbp", None, false), None);
+        assert!(method_choice_error("sbp", Some(1), false).is_some());
+        assert!(method_choice_error("sbp", None, true).is_some());
+        assert!(method_choice_error("bitcoin", None, false)
+            .unwrap()
+            .starts_with("Выберите способ оплаты"));
+    }
 
     #[test]
     fn receipt_addresses_are_checked() {

@@ -1,8 +1,8 @@
 //! The resident's payment screen, the result after the provider's page, and saved cards.
 
 use super::api::{
-    email_ok, fetch_pay_screen, fetch_payment_result, my_cards, start_payment, PayScreen,
-    PaymentOutcome, RemoveCard,
+    email_ok, fetch_pay_screen, fetch_payment_result, method_choice_error, my_cards, start_payment,
+    PayScreen, PaymentOutcome, RemoveCard, PAY_METHODS,
 };
 use crate::error::AppError;
 use crate::ui::{ErrorNote, LoadError, Loading};
@@ -40,9 +40,13 @@ pub fn PayPage() -> impl IntoView {
 #[component]
 fn PayForm(screen: PayScreen) -> impl IntoView {
     let email = RwSignal::new(screen.email.clone());
+    // «card» or «sbp»: saved cards and «Сохранить карту» only for a card.
+    let method = RwSignal::new("card");
+    let by_card = move || method.get() == "card";
     let card = RwSignal::new(None::<i64>);
     let save = RwSignal::new(false);
     let email_error = RwSignal::new(None::<String>);
+    let method_error = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<AppError>);
     let busy = RwSignal::new(false);
     let invoice_id = screen.invoice_id;
@@ -58,18 +62,24 @@ fn PayForm(screen: PayScreen) -> impl IntoView {
             return;
         }
         email_error.set(None);
+        method_error.set(None);
         error.set(None);
+        let chosen = method.get_untracked();
+        // A card's choices are not sent with СБП (the server refuses them).
+        let (card_id, save_card) = if chosen == "card" {
+            (card.get_untracked(), save.get_untracked())
+        } else {
+            (None, false)
+        };
+        if let Some(refusal) = method_choice_error(chosen, card_id, save_card) {
+            method_error.set(Some(refusal.into()));
+            return;
+        }
         busy.set(true);
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
-            let started = start_payment(
-                invoice_id,
-                address,
-                card.get_untracked(),
-                save.get_untracked(),
-                None,
-            )
-            .await;
+            let started =
+                start_payment(invoice_id, address, card_id, save_card, Some(chosen.into())).await;
             match started {
                 Ok(s) => match s.redirect_url {
                     Some(url) => {
@@ -84,7 +94,13 @@ fn PayForm(screen: PayScreen) -> impl IntoView {
                 },
                 Err(AppError::Fields(f)) => {
                     busy.set(false);
-                    email_error.set(f.into_iter().next().map(|(_, m)| m));
+                    for (field, message) in f {
+                        if field == "email" {
+                            email_error.set(Some(message));
+                        } else {
+                            method_error.set(Some(message));
+                        }
+                    }
                 }
                 Err(e) => {
                     busy.set(false);
@@ -114,8 +130,22 @@ fn PayForm(screen: PayScreen) -> impl IntoView {
                     on:input=move |ev| email.set(event_target_value(&ev))/>
                 {move || email_error.get().map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
             </label>
-            <fieldset class="field group">
+            <fieldset class="field group" data-testid="pay-method">
                 <legend>"Способ оплаты"</legend>
+                {PAY_METHODS.map(|(value, label)| view! {
+                    <label class="check">
+                        <input type="radio" name="method" value=value checked=value == "card"
+                            on:change=move |_| method.set(value)/>
+                        {label}
+                    </label>
+                }).collect_view()}
+                {move || method_error.get().map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
+            </fieldset>
+            <p class="muted small" class:hidden=by_card>
+                "Откроется страница СБП: отсканируйте QR-код или выберите свой банк и подтвердите перевод в его приложении"
+            </p>
+            <fieldset class="field group" class:hidden=move || !by_card()>
+                <legend>"Карта"</legend>
                 <label class="check">
                     <input type="radio" name="card" checked=true on:change=move |_| card.set(None)/>
                     "Новая карта"
@@ -130,11 +160,11 @@ fn PayForm(screen: PayScreen) -> impl IntoView {
                     }
                 }).collect_view()}
             </fieldset>
-            <label class="check" class:hidden=move || card.get().is_some()>
+            <label class="check" class:hidden=move || card.get().is_some() || !by_card()>
                 <input type="checkbox" prop:checked=move || save.get() on:change=move |ev| save.set(event_target_checked(&ev))/>
                 "Сохранить карту"
             </label>
-            {has_cards.then(|| view! { <p class="muted small">"Сохранённые карты можно удалить в профиле"</p> })}
+            {has_cards.then(|| view! { <p class="muted small" class:hidden=move || !by_card()>"Сохранённые карты можно удалить в профиле"</p> })}
             <ErrorNote error=error_signal/>
             <button type="submit" class="primary wide" disabled=move || busy.get()>
                 {move || if busy.get() { "Переходим к оплате…" } else { "Перейти к оплате" }}

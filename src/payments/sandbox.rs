@@ -7,8 +7,8 @@
 //! as a separate process (`suz sandbox-provider`).
 
 use super::gateway::{
-    signature, CreatePayment, CreateRefund, ProviderPayment, ProviderRefund, ProviderStatus,
-    RefundStatus, WebhookEvent,
+    signature, CreatePayment, CreateRefund, PayMethod, ProviderPayment, ProviderRefund,
+    ProviderStatus, RefundStatus, WebhookEvent,
 };
 use super::http::HttpClient;
 use crate::money::Money;
@@ -37,9 +37,39 @@ pub mod cards {
     pub const CONFIRMATION_CODE: &str = "1234";
 }
 
-/// The acquiring fee the sandbox keeps, in percent of a payment.
+/// Test banks of the hosted СБП page (`/sbp/{id}`): the payer «chooses a bank» by the
+/// button's `bank` value.
+pub mod sbp_banks {
+    /// «Сбербанк — оплатить»: paid.
+    pub const PAY: &str = "sber";
+    /// «Т-Банк — отклонить»: the payer's bank declines.
+    pub const DECLINE: &str = "tbank";
+    /// «ВТБ — оплатить, уведомление теряется»: paid, every webhook is lost.
+    pub const LOST_WEBHOOKS: &str = "vtb";
+    /// (value, button) in the page's order.
+    pub const ALL: [(&str, &str); 3] = [
+        (PAY, "Сбербанк — оплатить"),
+        (DECLINE, "Т-Банк — отклонить"),
+        (LOST_WEBHOOKS, "ВТБ — оплатить, уведомление теряется"),
+    ];
+}
+
+/// The acquiring fee the sandbox keeps for a card payment, in percent of a payment.
 pub fn fee_percent() -> Decimal {
     Decimal::new(22, 1)
+}
+
+/// The fee the sandbox keeps for an СБП payment, in percent (СБП is cheaper than cards).
+pub fn sbp_fee_percent() -> Decimal {
+    Decimal::new(4, 1)
+}
+
+/// The sandbox's fee of a payment method, in percent.
+pub fn fee_percent_of(method: PayMethod) -> Decimal {
+    match method {
+        PayMethod::Card => fee_percent(),
+        PayMethod::Sbp => sbp_fee_percent(),
+    }
 }
 
 /// A payment not paid within this time expires (declined), like a real acquirer's.
@@ -85,6 +115,7 @@ pub fn router(sandbox: Shared) -> Router {
         .route("/api/refunds/{id}", get(api_refund))
         .route("/pay/{id}", get(page).post(pay))
         .route("/pay/{id}/confirm", post(confirm))
+        .route("/sbp/{id}", get(sbp_page).post(sbp_pay))
         .with_state(sandbox)
 }
 
@@ -113,6 +144,7 @@ struct PaymentRow {
     failure: Option<String>,
     fault: String,
     created_at: i64,
+    method: String,
 }
 
 impl PaymentRow {
@@ -129,21 +161,30 @@ impl PaymentRow {
         }
     }
 
+    fn method(&self) -> PayMethod {
+        PayMethod::parse(&self.method).unwrap_or_default()
+    }
+
     fn view(&self, public_url: &str) -> ProviderPayment {
         let status = self.status();
+        let method = self.method();
+        let page = match method {
+            PayMethod::Card => "pay",
+            PayMethod::Sbp => "sbp",
+        };
         ProviderPayment {
             id: self.id.clone(),
             status,
             amount: Money::from_kopecks(self.amount_kopecks),
-            confirmation_url: (!status.is_final()).then(|| format!("{public_url}/pay/{}", self.id)),
+            confirmation_url: (!status.is_final())
+                .then(|| format!("{public_url}/{page}/{}", self.id)),
             card_token: (status == ProviderStatus::Succeeded && self.save_card)
                 .then(|| self.card_token.clone())
                 .flatten(),
             card_mask: self.card_mask.clone(),
             fee: Money::from_kopecks(self.fee_kopecks),
             failure: self.failure.clone(),
-            // СБП in the sandbox comes with its own issue part; cards until then.
-            method: super::gateway::PayMethod::Card,
+            method,
         }
     }
 }
@@ -154,7 +195,7 @@ async fn load<'e>(
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query_as(
         "select id, amount_kopecks, description, return_url, status, card_token, card_mask, save_card, \
-         fee_kopecks, failure, fault, created_at from sandbox_payments where id = ?",
+         fee_kopecks, failure, fault, created_at, method from sandbox_payments where id = ?",
     )
     .bind(id)
     .fetch_optional(db)
@@ -183,6 +224,14 @@ async fn api_create_payment(
     if !authorized(&sb, &headers) {
         return refuse(StatusCode::UNAUTHORIZED, "bad api key");
     }
+    // СБП is a transfer from the payer's bank: no card is charged or remembered.
+    if req.method == PayMethod::Sbp && (req.card_token.is_some() || req.save_card) {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a card token or save_card with method sbp",
+        );
+    }
+    }
     match create_payment(&sb, req).await {
         Ok(p) => Json(p).into_response(),
         Err(e) => {
@@ -201,7 +250,7 @@ async fn create_payment(sb: &Sandbox, req: CreatePayment) -> Result<ProviderPaym
     let mut tx = write_tx(&sb.pool).await?;
     let inserted = sqlx::query(
         "insert into sandbox_payments (id, idempotency_key, amount_kopecks, description, return_url, status, \
-         save_card, created_at, updated_at) values (?, ?, ?, ?, ?, 'pending', ?, ?, ?) \
+         save_card, method, created_at, updated_at) values (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?) \
          on conflict (idempotency_key) do nothing",
     )
     .bind(&id)
@@ -210,6 +259,7 @@ async fn create_payment(sb: &Sandbox, req: CreatePayment) -> Result<ProviderPaym
     .bind(&req.description)
     .bind(&req.return_url)
     .bind(req.save_card)
+    .bind(req.method.as_str())
     .bind(t)
     .bind(t)
     .execute(&mut *tx)
@@ -293,7 +343,7 @@ async fn end_payment(
     match outcome {
         Outcome::Paid => {
             let fee = Money::from_kopecks(row.amount_kopecks)
-                .checked_mul_decimal(fee_percent() / Decimal::from(100))
+                .checked_mul_decimal(fee_percent_of(row.method()) / Decimal::from(100))
                 .unwrap_or(Money::ZERO);
             sqlx::query(
                 "update sandbox_payments set status = 'succeeded', fee_kopecks = ?, updated_at = ? \
@@ -590,6 +640,9 @@ fn no_such_payment() -> Response {
 
 async fn page(State(sb): State<Shared>, Path(id): Path<String>) -> Response {
     match load(&sb.pool, &id).await {
+        Ok(Some(row)) if row.method() == PayMethod::Sbp => {
+            Redirect::to(&format!("{}/sbp/{id}", sb.public_url)).into_response()
+        }
         Ok(Some(row)) => render_page(&row, None).into_response(),
         _ => no_such_payment(),
     }
@@ -710,6 +763,9 @@ async fn pay(
     if row.status().is_final() {
         return Redirect::to(&row.return_url).into_response();
     }
+    if row.method() == PayMethod::Sbp {
+        return Redirect::to(&format!("{}/sbp/{id}", sb.public_url)).into_response();
+    }
     let number: String = card.number.chars().filter(|c| c.is_ascii_digit()).collect();
     if !luhn_ok(&number) {
         return render_page(&row, Some("Проверьте номер карты")).into_response();
@@ -798,6 +854,114 @@ async fn confirm(
     }
     if let Err(e) = finish(&sb, &id, Outcome::Paid, sb.clock.now()).await {
         tracing::error!(error = %e, "sandbox: confirm");
+    }
+    Redirect::to(&row.return_url).into_response()
+}
+
+/// What the СБП QR code of a payment carries: in the sandbox, the address of its page
+/// (a real provider's is an НСПК link such as `https://qr.nspk.ru/…`).
+pub fn sbp_payload(public_url: &str, id: &str) -> String {
+    format!("{public_url}/sbp/{id}")
+}
+
+async fn sbp_page(State(sb): State<Shared>, Path(id): Path<String>) -> Response {
+    match load(&sb.pool, &id).await {
+        Ok(Some(row)) if row.method() == PayMethod::Sbp => {
+            render_sbp_page(&sb, &row, None).into_response()
+        }
+        Ok(Some(_)) => Redirect::to(&format!("{}/pay/{id}", sb.public_url)).into_response(),
+        _ => no_such_payment(),
+    }
+}
+
+fn render_sbp_page(sb: &Sandbox, row: &PaymentRow, error: Option<&str>) -> Html<String> {
+    if row.status().is_final() {
+        return render_page(row, None);
+    }
+    let amount = escape(&Money::from_kopecks(row.amount_kopecks).to_string());
+    let buttons: String = sbp_banks::ALL
+        .iter()
+        .map(|(value, label)| {
+            format!("<button type=\"submit\" name=\"bank\" value=\"{value}\">{label}</button>")
+        })
+        .collect();
+    page_html(
+        "Оплата через СБП",
+        &format!(
+            "<h1>{}</h1><p class=\"amount\">{amount}</p>\
+             <p>Оплата через Систему быстрых платежей. Отсканируйте QR-код камерой телефона \
+             или выберите банк — перевод подтверждается в приложении банка.</p>\
+             <p class=\"hint\">Ссылка QR-кода: <code data-testid=\"sbp-payload\">{}</code></p>\
+             {}<form method=\"post\"><fieldset style=\"border:0;padding:0;margin:0\">\
+             <legend>Тестовые банки</legend>{buttons}</fieldset></form>",
+            escape(&row.description),
+            escape(&sbp_payload(&sb.public_url, &row.id)),
+            error
+                .map(|e| format!("<p class=\"err\" role=\"alert\">{}</p>", escape(e)))
+                .unwrap_or_default(),
+        ),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct BankForm {
+    #[serde(default)]
+    bank: String,
+}
+
+/// The payer «confirms the transfer in the bank's app»: a test bank decides the outcome.
+async fn sbp_pay(
+    State(sb): State<Shared>,
+    Path(id): Path<String>,
+    Form(form): Form<BankForm>,
+) -> Response {
+    let Ok(Some(row)) = load(&sb.pool, &id).await else {
+        return no_such_payment();
+    };
+    if row.method() != PayMethod::Sbp {
+        return Redirect::to(&format!("{}/pay/{id}", sb.public_url)).into_response();
+    }
+    let t = sb.clock.now();
+    if row.expired(t) {
+        let _ = finish(&sb, &id, Outcome::Declined(EXPIRED), t).await;
+        return Redirect::to(&row.return_url).into_response();
+    }
+    if row.status().is_final() {
+        return Redirect::to(&row.return_url).into_response();
+    }
+    let outcome = match form.bank.as_str() {
+        sbp_banks::PAY | sbp_banks::LOST_WEBHOOKS => Outcome::Paid,
+        sbp_banks::DECLINE => Outcome::Declined("Банк плательщика отклонил перевод"),
+        _ => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                render_sbp_page(&sb, &row, Some("Выберите банк")),
+            )
+                .into_response()
+        }
+    };
+    let fault = if form.bank == sbp_banks::LOST_WEBHOOKS {
+        "lose_webhooks"
+    } else {
+        ""
+    };
+    let done = async {
+        sqlx::query("update sandbox_payments set fault = ?, updated_at = ? where id = ?")
+            .bind(fault)
+            .bind(t)
+            .bind(&id)
+            .execute(&sb.pool)
+            .await?;
+        finish(&sb, &id, outcome, t).await
+    }
+    .await;
+    if let Err(e) = done {
+        tracing::error!(error = %e, "sandbox: sbp pay");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            page_html("Ошибка", "<h1>Ошибка, попробуйте ещё раз</h1>"),
+        )
+            .into_response();
     }
     Redirect::to(&row.return_url).into_response()
 }

@@ -65,7 +65,7 @@ async fn card_payment(
 ) -> AppResult<Option<(i64, String)>> {
     Ok(sqlx::query_as(
         "select p.payment_id, p.provider_payment_id from payments p join invoices i on i.invoice_id = p.invoice_id \
-         where p.invoice_id = ? and p.status = 'succeeded' and i.status = 'paid' and i.paid_method = 'card' \
+         where p.invoice_id = ? and p.status = 'succeeded' and i.status = 'paid' and i.paid_method in ('card', 'sbp') \
          and p.provider_payment_id is not null order by p.payment_id desc limit 1",
     )
     .bind(invoice_id)
@@ -79,7 +79,7 @@ async fn card_invoice(
     order_id: i64,
 ) -> AppResult<Option<(i64, Money)>> {
     let ids: Vec<i64> = sqlx::query_scalar(
-        "select invoice_id from invoices where order_id = ? and status = 'paid' and paid_method = 'card' order by invoice_id",
+        "select invoice_id from invoices where order_id = ? and status = 'paid' and paid_method in ('card', 'sbp') order by invoice_id",
     )
     .bind(order_id)
     .fetch_all(&mut *conn)
@@ -97,7 +97,7 @@ async fn card_invoice(
 /// Everything the resident could still get back on an order.
 async fn order_refundable(conn: &mut SqliteConnection, order_id: i64) -> AppResult<Money> {
     let ids: Vec<i64> = sqlx::query_scalar(
-        "select invoice_id from invoices where order_id = ? and status = 'paid' and paid_method = 'card'",
+        "select invoice_id from invoices where order_id = ? and status = 'paid' and paid_method in ('card', 'sbp')",
     )
     .bind(order_id)
     .fetch_all(&mut *conn)
@@ -417,13 +417,14 @@ async fn fail(
 /// Applies the provider's word on a refund; final states never change again.
 pub async fn apply(state: &AppState, r: &ProviderRefund, now: i64) -> AppResult<()> {
     let mut tx = write_tx(&state.pool).await?;
-    let row: Option<(i64, i64, i64, i64, String)> = sqlx::query_as(
-        "select refund_id, order_id, invoice_id, amount_kopecks, state from refunds where provider_refund_id = ?",
+    let row: Option<(i64, i64, i64, i64, String, String)> = sqlx::query_as(
+        "select r.refund_id, r.order_id, r.invoice_id, r.amount_kopecks, r.state, p.method from refunds r \
+         join payments p on p.payment_id = r.payment_id where r.provider_refund_id = ?",
     )
     .bind(&r.id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((refund_id, order_id, invoice_id, amount, st)) = row else {
+    let Some((refund_id, order_id, invoice_id, amount, st, method)) = row else {
         tracing::warn!(provider_refund_id = %r.id, "an event about an unknown refund");
         return Ok(());
     };
@@ -458,7 +459,15 @@ pub async fn apply(state: &AppState, r: &ProviderRefund, now: i64) -> AppResult<
                     staff_id: None,
                     resident_id: None,
                     kind: "Осуществлен возврат",
-                    comment: &format!("{amount} по счёту № {invoice_id} вернулись на карту"),
+                    comment: &format!(
+                        "{amount} по счёту № {invoice_id} {}",
+                        // СБП money goes back to the bank it came from.
+                        if method == "sbp" {
+                            "вернулись в банк плательщика (СБП)"
+                        } else {
+                            "вернулись на карту"
+                        }
+                    ),
                     visible_to_resident: true,
                 },
                 now,

@@ -21,4 +21,5 @@ mod payments;
 mod refunds;
 mod refusals;
 mod resident_app;
+mod sbp;
 mod uploads_imports;
