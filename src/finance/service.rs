@@ -866,6 +866,11 @@ pub async fn reconcile(
             ),
         });
     }
+    // Fiscal receipts: every payment and refund has its receipt, every done prepaid order
+    // its «Полный расчет».
+    differences.extend(
+        crate::receipts::service::differences(&mut conn, entity, &period.to_string()).await?,
+    );
     if let Some((_, _, frozen)) = closed_info(&mut conn, entity, period).await? {
         // The confirmed row keeps neither the adjustments count nor the СБП part.
         let now = Totals {

@@ -144,9 +144,14 @@ async fn insert_invoice(
     .await?;
     for l in lines {
         let (kind, value) = l.discount.to_db();
+        // The receipt's VAT rate and payment subject come from the price item, as the name
+        // and price do.
         sqlx::query(
             "insert into invoice_lines (invoice_id, price_item_id, name, unit, unit_price_kopecks, quantity, \
-             discount_kind, discount_value, amount_kopecks) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             discount_kind, discount_value, amount_kopecks, vat_code, payment_subject) \
+             select ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+             coalesce((select vat_code from price_items where price_item_id = ?2), 'none'), \
+             coalesce((select payment_subject from price_items where price_item_id = ?2), 'service')",
         )
         .bind(invoice_id)
         .bind(l.price_item_id)

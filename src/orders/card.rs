@@ -9,6 +9,7 @@ use super::rules::{phone_visible, status_change_error};
 use super::status::OrderStatus;
 use crate::error::AppError;
 use crate::invoices::api::{ApplyInvoiceAction, InvoicesBlock};
+use crate::receipts::model::ReceiptsBlock;
 use crate::refunds::api::RefundsBlock;
 use crate::time::{format_datetime, DEFAULT_UTC_OFFSET_MINUTES};
 use crate::ui::staff_shell::use_staff;
@@ -28,12 +29,13 @@ enum Tab {
     Comments,
 }
 
-/// What one load of the card brings: the order, «Счет за услуги» and «Возврат».
+/// What one load of the card brings: the order, «Счет за услуги», «Возврат» and «Чеки».
 #[derive(Debug, Clone, PartialEq)]
 struct Loaded {
     card: OrderCard,
     invoices: InvoicesBlock,
     refunds: RefundsBlock,
+    receipts: ReceiptsBlock,
 }
 
 /// The latest load as it arrives: `None` before the first, an error when one failed.
@@ -58,15 +60,22 @@ fn latest_load(
     card: Resource<Result<OrderCard, AppError>>,
     invoices: Resource<Result<InvoicesBlock, AppError>>,
     refunds: Resource<Result<RefundsBlock, AppError>>,
+    receipts: Resource<Result<ReceiptsBlock, AppError>>,
 ) -> (Memo<LoadState>, Memo<Option<AppError>>) {
     let loaded = Memo::new(move |prev: Option<&LoadState>| {
-        match (card.get(), invoices.get(), refunds.get()) {
-            (Some(Ok(card)), Some(Ok(invoices)), Some(Ok(refunds))) => Some(Ok(Loaded {
-                card,
-                invoices,
-                refunds,
-            })),
-            (Some(Err(e)), _, _) | (_, Some(Err(e)), _) | (_, _, Some(Err(e))) => Some(Err(e)),
+        match (card.get(), invoices.get(), refunds.get(), receipts.get()) {
+            (Some(Ok(card)), Some(Ok(invoices)), Some(Ok(refunds)), Some(Ok(receipts))) => {
+                Some(Ok(Loaded {
+                    card,
+                    invoices,
+                    refunds,
+                    receipts,
+                }))
+            }
+            (Some(Err(e)), _, _, _)
+            | (_, Some(Err(e)), _, _)
+            | (_, _, Some(Err(e)), _)
+            | (_, _, _, Some(Err(e))) => Some(Err(e)),
             _ => prev.cloned().flatten(),
         }
     });
@@ -113,6 +122,10 @@ fn CardPage(order_id: i64) -> impl IntoView {
         move || changed.get(),
         move |_| crate::refunds::api::order_refunds(order_id),
     );
+    let receipts = Resource::new(
+        move || changed.get(),
+        move |_| crate::receipts::api::order_receipts(order_id),
+    );
     let tab = RwSignal::new(Tab::Main);
     // Another user changed what the card shows: reload it and highlight it briefly.
     let stamp = StoredValue::new(None::<i64>);
@@ -149,13 +162,13 @@ fn CardPage(order_id: i64) -> impl IntoView {
                 // The first load only, awaited without subscribing to it: later loads reach
                 // the mounted card through `loaded` instead of rebuilding it.
                 ScopedFuture::new_untracked(async move {
-                    let _ = (card.await, invoices.await, refunds.await);
+                    let _ = (card.await, invoices.await, refunds.await, receipts.await);
                 })
                 .await;
                 // Read inside the <Transition> (which shows its fallback only on the first
                 // load), not above it: a reload must not count as pending for the shell's
                 // <Suspense>, which would swap the whole page for «Загрузка…».
-                let (loaded, failed) = latest_load(card, invoices, refunds);
+                let (loaded, failed) = latest_load(card, invoices, refunds, receipts);
                 move || match failed.get() {
                     Some(e) => view! { <LoadError error=e/> }.into_any(),
                     None => view! { <CardView order_id=order_id loaded=loaded tab=tab changed=changed/> }.into_any(),
@@ -183,6 +196,7 @@ fn CardView(
     let card = part(loaded, |l| &l.card);
     let invoices = part(loaded, |l| &l.invoices);
     let refunds = part(loaded, |l| &l.refunds);
+    let receipts = part(loaded, |l| &l.receipts);
     let can_edit = Memo::new(move |_| card.with(|c| c.as_ref().is_some_and(|c| c.can_edit)));
     let tab_button = move |t: Tab, label: &'static str| {
         view! {
@@ -199,7 +213,7 @@ fn CardView(
             {tab_button(Tab::Comments, "Комментарии")}
         </div>
         {move || match tab.get() {
-            Tab::Main => view! { <MainTab order_id=order_id card=card invoices=invoices refunds=refunds changed=changed/> }.into_any(),
+            Tab::Main => view! { <MainTab order_id=order_id card=card invoices=invoices refunds=refunds receipts=receipts changed=changed/> }.into_any(),
             Tab::History => view! { <HistoryTab order_id=order_id changed=changed/> }.into_any(),
             Tab::Comments => view! { <CommentsTab order_id=order_id can_edit=can_edit changed=changed/> }.into_any(),
         }}
@@ -251,6 +265,7 @@ fn MainTab(
     card: Memo<Option<OrderCard>>,
     invoices: Memo<Option<InvoicesBlock>>,
     refunds: Memo<Option<RefundsBlock>>,
+    receipts: Memo<Option<ReceiptsBlock>>,
     changed: RwSignal<u32>,
 ) -> impl IntoView {
     use crate::invoices::components::{InvoiceModal, InvoicesSection};
@@ -282,6 +297,9 @@ fn MainTab(
             {move || refunds.get()
                 .filter(|r| !r.requests.is_empty() || !r.refunds.is_empty())
                 .map(|block| view! { <RefundsSection block=block target=refund_target changed=changed/> })}
+            {move || receipts.get()
+                .filter(|r| !r.receipts.is_empty())
+                .map(|block| view! { <crate::receipts::components::ReceiptsSection block=block/> })}
             {move || refund_target.get().map(|t| view! { <RefundModal target=t open=refund_target changed=changed/> })}
             {move || invoice_modal.get().then(|| {
                 let provider = invoices.with_untracked(|b| b.as_ref().map(|b| b.provider.clone()).unwrap_or_default());

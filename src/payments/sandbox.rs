@@ -21,6 +21,9 @@ use rust_decimal::Decimal;
 use sqlx::SqlitePool;
 use std::sync::Arc;
 
+#[path = "sandbox_receipts.rs"]
+pub mod receipts;
+
 /// Test cards of the hosted page.
 pub mod cards {
     /// Paid.
@@ -113,6 +116,9 @@ pub fn router(sandbox: Shared) -> Router {
         .route("/api/payments/{id}", get(api_payment))
         .route("/api/refunds", post(api_create_refund))
         .route("/api/refunds/{id}", get(api_refund))
+        .route("/api/receipts", post(receipts::api_create))
+        .route("/api/payments/{id}/receipts", get(receipts::api_list))
+        .route("/receipts/{id}", get(receipts::page))
         .route("/pay/{id}", get(page).post(pay))
         .route("/pay/{id}/confirm", post(confirm))
         .route("/sbp/{id}", get(sbp_page).post(sbp_pay))
@@ -232,6 +238,10 @@ async fn api_create_payment(
         );
     }
     }
+    // A receipt that comes with the payment is checked as a real provider checks it.
+    if let Some(Err(m)) = req.receipt.as_ref().map(|r| receipts::check(r, req.amount)) {
+        return refuse(StatusCode::BAD_REQUEST, &m);
+    }
     match create_payment(&sb, req).await {
         Ok(p) => Json(p).into_response(),
         Err(e) => {
@@ -270,6 +280,10 @@ async fn create_payment(sb: &Sandbox, req: CreatePayment) -> Result<ProviderPaym
             .fetch_one(&mut *tx)
             .await?
     } else {
+        if let Some(receipt) = &req.receipt {
+            let key = format!("{}:receipt", req.idempotency_key);
+            receipts::keep(&mut tx, &id, None, &key, receipt, req.amount, t).await?;
+        }
         if let Some(token) = req.card_token {
             // A saved card pays at once, without the page.
             let card: Option<String> =
@@ -471,6 +485,9 @@ async fn api_create_refund(
     if !authorized(&sb, &headers) {
         return refuse(StatusCode::UNAUTHORIZED, "bad api key");
     }
+    if let Some(Err(m)) = req.receipt.as_ref().map(|r| receipts::check(r, req.amount)) {
+        return refuse(StatusCode::BAD_REQUEST, &m);
+    }
     match create_refund(&sb, req).await {
         Ok(Ok(r)) => Json(r).into_response(),
         Ok(Err(msg)) => refuse(StatusCode::UNPROCESSABLE_ENTITY, msg),
@@ -553,6 +570,11 @@ async fn create_refund(
     .bind(t)
     .execute(&mut *tx)
     .await?;
+    if let Some(receipt) = &req.receipt {
+        let key = format!("{}:receipt", req.idempotency_key);
+        let payment = &req.payment_id;
+        receipts::keep(&mut tx, payment, Some(&id), &key, receipt, req.amount, t).await?;
+    }
     tx.commit().await?;
     Ok(load_refund(&sb.pool, &id).await?.ok_or("no such refund"))
 }

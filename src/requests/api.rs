@@ -90,6 +90,8 @@ pub struct RequestView {
     pub rating_comment: String,
     /// «Возврат платежа».
     pub refund: crate::refunds::api::RefundOffer,
+    /// Links to the registered fiscal receipts of the request.
+    pub receipts: Vec<crate::receipts::model::ReceiptLink>,
 }
 
 /// What a submission created.

@@ -189,6 +189,7 @@ fn RequestBody(
                 {(!awaiting).then(|| view! { <p class="muted small">"Все счета оплачены"</p> })}
             </section>
         })}
+        <crate::receipts::components::ResidentReceipts receipts=r.receipts.clone()/>
         <crate::refunds::components::ResidentRefund order_id=r.order_id offer=r.refund.clone() refresh=refresh/>
         {may_rate(r.status).then(|| view! {
             <RatingBlock order_id=r.order_id rating=r.rating comment=r.rating_comment.clone() rate=rate/>

@@ -201,6 +201,10 @@ pub async fn open(
             let mut conn = pool.acquire().await?;
             crate::refunds::service::offer(&mut conn, order_id).await?
         },
+        receipts: {
+            let mut conn = pool.acquire().await?;
+            crate::receipts::service::links(&mut conn, order_id).await?
+        },
     })
 }
 

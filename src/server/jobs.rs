@@ -46,6 +46,11 @@ pub async fn payments_tick(state: &AppState, now: i64) {
         if let Err(e) = crate::payments::sandbox::complete_due_refunds(sandbox, now).await {
             tracing::warn!(error = %e, "sandbox refunds");
         }
+        if let Err(e) =
+            crate::payments::sandbox::receipts::complete_due_receipts(sandbox, now).await
+        {
+            tracing::warn!(error = %e, "sandbox receipts");
+        }
         if let Err(e) = crate::payments::sandbox::deliver_due(sandbox, now).await {
             tracing::warn!(error = %e, "sandbox webhooks");
         }
@@ -102,6 +107,7 @@ pub async fn run_sandbox_provider() -> Result<(), String> {
             let now = crate::time::now();
             let _ = crate::payments::sandbox::expire_due(&worker, now).await;
             let _ = crate::payments::sandbox::complete_due_refunds(&worker, now).await;
+            let _ = crate::payments::sandbox::receipts::complete_due_receipts(&worker, now).await;
             let _ = crate::payments::sandbox::deliver_due(&worker, now).await;
         }
     });

@@ -384,6 +384,10 @@ fn server_fns() -> Vec<Row> {
         f("order_card", "UFFANADAA", |_, t, _| {
             Form(vec![("order_id", s(t.order))])
         }),
+        // «Чеки» of the card: the card's own check.
+        f("order_receipts", "UFFANADAA", |_, t, _| {
+            Form(vec![("order_id", s(t.order))])
+        }),
         // A stale version: those allowed get a conflict, nothing changes.
         f("change_order_state", "UFFANFFAA", |_, t, _| {
             Form(vec![

@@ -18,6 +18,7 @@ mod limits;
 mod notifications;
 mod orders_db;
 mod payments;
+mod receipts;
 mod refunds;
 mod refusals;
 mod resident_app;
