@@ -229,6 +229,9 @@ pub fn build_adapter(provider: &str, config: AccountConfig) -> AppResult<Arc<dyn
             secret: config.secret,
             http: config.http,
         })),
+        "yookassa" => Ok(Arc::new(
+            super::yookassa::YookassaGateway::new(config).map_err(AppError::internal)?,
+        )),
         other => Err(AppError::internal(format!(
             "no adapter for the payment provider {other}"
         ))),

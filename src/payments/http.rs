@@ -15,6 +15,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct HttpClient {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
 }
 
 impl Default for HttpClient {
@@ -26,11 +27,18 @@ impl Default for HttpClient {
             .build();
         HttpClient {
             client: Client::builder(TokioExecutor::new()).build(connector),
+            timeout: TIMEOUT,
         }
     }
 }
 
 impl HttpClient {
+    /// The same client giving up on a call after `timeout` instead of [`TIMEOUT`].
+    pub fn with_timeout(mut self, timeout: Duration) -> HttpClient {
+        self.timeout = timeout;
+        self
+    }
+
     /// Sends a request; `Err` when the other side could not be reached in time.
     pub async fn send(
         &self,
@@ -63,7 +71,7 @@ impl HttpClient {
                 .to_bytes();
             Ok((status, bytes.to_vec()))
         };
-        tokio::time::timeout(TIMEOUT, call)
+        tokio::time::timeout(self.timeout, call)
             .await
             .map_err(|_| "timed out".to_owned())?
     }

@@ -18,3 +18,5 @@ pub mod sandbox_client;
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod webhook;
+#[cfg(feature = "ssr")]
+pub mod yookassa;
