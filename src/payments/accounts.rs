@@ -232,6 +232,7 @@ pub fn build_adapter(provider: &str, config: AccountConfig) -> AppResult<Arc<dyn
         "yookassa" => Ok(Arc::new(
             super::yookassa::YookassaGateway::new(config).map_err(AppError::internal)?,
         )),
+        "tbank" => Ok(Arc::new(super::tbank::TbankGateway::new(config))),
         other => Err(AppError::internal(format!(
             "no adapter for the payment provider {other}"
         ))),

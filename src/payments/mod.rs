@@ -17,6 +17,8 @@ pub mod sandbox_client;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
+pub mod tbank;
+#[cfg(feature = "ssr")]
 pub mod webhook;
 #[cfg(feature = "ssr")]
 pub mod yookassa;
