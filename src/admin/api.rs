@@ -68,6 +68,10 @@ pub struct AdminEntity {
     pub details: String,
     /// Items in its price list.
     pub items: i64,
+    /// Its taxation system (`rules::TAXATIONS`).
+    pub taxation: String,
+    /// Who issues its receipts (`rules::RECEIPTS_VIA`).
+    pub receipts_via: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +81,8 @@ pub struct PriceItemRow {
     pub unit: String,
     pub price: Money,
     pub active: bool,
+    pub vat_code: String,
+    pub payment_subject: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +90,52 @@ pub struct PriceList {
     pub legal_entity_id: i64,
     pub name: String,
     pub items: Vec<PriceItemRow>,
+    /// Every VAT rate with its dates, and today's local date (`YYYY-MM-DD`): the editor
+    /// offers the rates in force and warns about items whose rate no longer is.
+    pub vat: VatRates,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VatRates {
+    pub today: String,
+    pub rates: Vec<super::rules::VatRate>,
+}
+
+/// A legal entity's shop / terminal at a provider, as administration shows it: the secret
+/// itself never leaves the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentAccountView {
+    pub account_id: i64,
+    pub provider: String,
+    pub shop_id: String,
+    /// A secret is stored sealed («Задан»).
+    pub secret_sealed: bool,
+    /// Or the name of the environment variable holding it.
+    pub secret_env: Option<String>,
+    /// Whether that variable is set on the server now.
+    pub secret_env_set: bool,
+    pub api_url: String,
+    pub notify_networks: String,
+    /// What to paste into the provider's dashboard as the notification URL.
+    pub webhook_url: String,
+    pub active: bool,
+    pub created_at: i64,
+    pub created_by: Option<String>,
+}
+
+/// «Приём платежей» and «Налоги и чеки» of a legal entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentSettings {
+    pub legal_entity_id: i64,
+    pub name: String,
+    pub taxation: String,
+    pub receipts_via: String,
+    /// `SUZ_SECRETS_KEY` is set: a secret may be typed in (else only a variable's name).
+    pub can_seal: bool,
+    /// The active account; `None`: payments go through the default provider (the sandbox).
+    pub account: Option<PaymentAccountView>,
+    /// Earlier accounts, newest first (their payments are still polled and refunded).
+    pub previous: Vec<PaymentAccountView>,
 }
 
 /// What an import did.
@@ -187,10 +239,11 @@ pub fn action_label(action: &str) -> &'static str {
     }
 }
 
-pub const AUDIT_ENTITIES: [(&str, &str); 9] = [
+pub const AUDIT_ENTITIES: [(&str, &str); 10] = [
     ("role", "Роли"),
     ("staff", "Сотрудники"),
     ("legal_entity", "Юрлица"),
+    ("payment_account", "Приём платежей"),
     ("price_item", "Позиции прайс-листов"),
     ("price_list", "Импорт прайс-листов"),
     ("category", "Категории"),
@@ -345,14 +398,19 @@ pub async fn admin_save_entity(
 #[server(prefix = "/api", endpoint = "fetch_admin_price_list", output = Json)]
 pub async fn fetch_admin_price_list(legal_entity_id: i64) -> Result<PriceList, AppError> {
     require_staff(Action::Administer)?;
-    let (name, items) = service::price_list(&app_state()?.pool, legal_entity_id).await?;
+    let pool = &app_state()?.pool;
+    let (name, items) = service::price_list(pool, legal_entity_id).await?;
     Ok(PriceList {
         legal_entity_id,
         name,
         items,
+        vat: super::payment_accounts::vat_rates(pool, now()).await?,
     })
 }
 
+/// Saves an item; `vat_code` / `payment_subject` absent or empty keep what is stored (a
+/// new item: «Без НДС», «Услуга»). The item's resulting VAT rate must be in force today.
+#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/api", endpoint = "admin_save_price_item")]
 pub async fn admin_save_price_item(
     legal_entity_id: i64,
@@ -361,10 +419,19 @@ pub async fn admin_save_price_item(
     unit: String,
     price: String,
     active: Option<String>,
+    vat_code: Option<String>,
+    payment_subject: Option<String>,
 ) -> Result<(), AppError> {
     let me = require_staff(Action::Administer)?;
-    let item = super::rules::price_item(&name, &unit, &price, active.is_some())
-        .map_err(AppError::Fields)?;
+    let item = super::rules::price_item_for_receipts(
+        &name,
+        &unit,
+        &price,
+        active.is_some(),
+        vat_code.as_deref(),
+        payment_subject.as_deref(),
+    )
+    .map_err(AppError::Fields)?;
     service::save_price_item(
         &app_state()?.pool,
         &me,
@@ -374,6 +441,85 @@ pub async fn admin_save_price_item(
         now(),
     )
     .await
+}
+
+/// Every VAT rate with the dates it applies (read-only: the rates come with the releases).
+#[server(prefix = "/api", endpoint = "fetch_admin_vat_rates", output = Json)]
+pub async fn fetch_admin_vat_rates() -> Result<VatRates, AppError> {
+    require_staff(Action::Administer)?;
+    super::payment_accounts::vat_rates(&app_state()?.pool, now()).await
+}
+
+/// A legal entity's taxation system and who issues its receipts.
+#[server(prefix = "/api", endpoint = "admin_save_entity_receipts")]
+pub async fn admin_save_entity_receipts(
+    legal_entity_id: i64,
+    taxation: String,
+    receipts_via: String,
+) -> Result<(), AppError> {
+    let me = require_staff(Action::Administer)?;
+    super::payment_accounts::save_fiscal(
+        &app_state()?.pool,
+        &me,
+        legal_entity_id,
+        &taxation,
+        &receipts_via,
+        now(),
+    )
+    .await
+}
+
+#[server(prefix = "/api", endpoint = "fetch_admin_payment_settings", output = Json)]
+pub async fn fetch_admin_payment_settings(
+    legal_entity_id: i64,
+) -> Result<PaymentSettings, AppError> {
+    require_staff(Action::Administer)?;
+    let state = app_state()?;
+    super::payment_accounts::settings(&state.pool, &state.gateways, legal_entity_id).await
+}
+
+/// Sets up a legal entity's shop / terminal: the previous account is kept, inactive, and
+/// a new one made active. «Песочница» returns the entity to the default provider. Returns
+/// the new account's id.
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/api", endpoint = "admin_save_payment_account")]
+pub async fn admin_save_payment_account(
+    legal_entity_id: i64,
+    provider: String,
+    shop_id: Option<String>,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    api_url: Option<String>,
+    notify_networks: Option<String>,
+) -> Result<Option<i64>, AppError> {
+    let me = require_staff(Action::Administer)?;
+    let state = app_state()?;
+    let input = super::rules::AccountInput {
+        provider,
+        shop_id: shop_id.unwrap_or_default(),
+        secret: secret.unwrap_or_default(),
+        secret_env: secret_env.unwrap_or_default(),
+        api_url: api_url.unwrap_or_default(),
+        notify_networks: notify_networks.unwrap_or_default(),
+    };
+    super::payment_accounts::save_account(
+        &state.pool,
+        &state.gateways,
+        &me,
+        legal_entity_id,
+        input,
+        now(),
+    )
+    .await
+}
+
+/// «Отключить»: the entity's payments go through the default provider again.
+#[server(prefix = "/api", endpoint = "admin_disable_payment_account")]
+pub async fn admin_disable_payment_account(legal_entity_id: i64) -> Result<(), AppError> {
+    let me = require_staff(Action::Administer)?;
+    let state = app_state()?;
+    super::payment_accounts::disable(&state.pool, &state.gateways, &me, legal_entity_id, now())
+        .await
 }
 
 #[server(prefix = "/api", endpoint = "fetch_admin_import_report", output = Json)]

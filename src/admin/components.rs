@@ -364,6 +364,223 @@ pub fn EntitiesPage() -> impl IntoView {
             <h2>"Новое юрлицо"</h2>
             <EntityForm save=save entity=None/>
         </section>
+        <VatRatesView/>
+    }
+}
+
+/// The VAT rates with the dates they apply (read-only: they come with the releases).
+#[component]
+fn VatRatesView() -> impl IntoView {
+    let rates = Resource::new(|| (), |_| fetch_admin_vat_rates());
+    view! {
+        <section class="block" data-section="vat-rates">
+            <h2>"Ставки НДС"</h2>
+            <p class="muted small">"Позициям прайс-листа можно назначить только ставку, действующую сегодня."</p>
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    match rates.await {
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                        Ok(v) => view! {
+                            <table class="list">
+                                <thead><tr><th>"Ставка"</th><th class="num">"Процент"</th><th>"Действует с"</th><th>"по"</th><th></th></tr></thead>
+                                <tbody>
+                                    {v.rates.iter().map(|r| view! {
+                                        <tr data-vat=r.code.clone()>
+                                            <td>{r.name.clone()}</td>
+                                            <td class="num">{format!("{}%", r.percent)}</td>
+                                            <td>{rules::show_day(&r.effective_from)}</td>
+                                            <td>{r.effective_to.as_deref().map_or_else(|| "—".to_owned(), rules::show_day)}</td>
+                                            <td>{if r.in_force(&v.today) { "действует" } else { "не действует" }}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// A select of the VAT rates in force today; an item's stored rate that is not is shown
+/// too, marked, so the editor sees it and has to pick another.
+fn vat_select(vat: &VatRates, current: &str, form: Option<String>) -> impl IntoView {
+    let mut options: Vec<(String, String)> = rules::rates_in_force(&vat.rates, &vat.today)
+        .into_iter()
+        .map(|r| (r.code.clone(), r.name.clone()))
+        .collect();
+    if !options.iter().any(|(c, _)| c == current) {
+        let name = vat
+            .rates
+            .iter()
+            .rfind(|r| r.code == current)
+            .map_or_else(|| current.to_owned(), |r| r.name.clone());
+        options.insert(0, (current.to_owned(), format!("{name} — не действует")));
+    }
+    let current = current.to_owned();
+    view! {
+        <select form=form name="vat_code" aria-label="НДС">
+            {options.into_iter().map(|(code, name)| {
+                let selected = code == current;
+                view! { <option value=code selected=selected>{name}</option> }
+            }).collect_view()}
+        </select>
+    }
+}
+
+fn subject_select(current: &str, form: Option<String>) -> impl IntoView {
+    let current = current.to_owned();
+    view! {
+        <select form=form name="payment_subject" aria-label="Признак предмета расчёта">
+            {rules::PAYMENT_SUBJECTS.iter().map(|(code, label)| view! {
+                <option value=*code selected=*code == current>{*label}</option>
+            }).collect_view()}
+        </select>
+    }
+}
+
+fn select_of(
+    name: &'static str,
+    list: &'static [(&'static str, &'static str)],
+    current: &str,
+) -> impl IntoView {
+    let current = current.to_owned();
+    view! {
+        <select name=name>
+            {list.iter().map(|(code, label)| view! {
+                <option value=*code selected=*code == current>{*label}</option>
+            }).collect_view()}
+        </select>
+    }
+}
+
+/// «Налоги и чеки» and «Приём платежей» of a legal entity.
+#[component]
+fn PaymentSettingsView(legal_entity_id: i64) -> impl IntoView {
+    let fiscal = ServerAction::<AdminSaveEntityReceipts>::new();
+    let save = ServerAction::<AdminSavePaymentAccount>::new();
+    let disable = ServerAction::<AdminDisablePaymentAccount>::new();
+    let settings = Resource::new(
+        move || {
+            (
+                fiscal.version().get(),
+                save.version().get(),
+                disable.version().get(),
+            )
+        },
+        move |_| fetch_admin_payment_settings(legal_entity_id),
+    );
+    let (fv, sv, dv) = (fiscal.value(), save.value(), disable.value());
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match settings.await {
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    Ok(ps) => {
+                        let provider = RwSignal::new(ps.account.as_ref().map_or("sandbox".to_owned(), |a| a.provider.clone()));
+                        let kept = ps.account.as_ref().map(|a| a.provider.clone());
+                        let keeps = Signal::derive(move || kept.as_deref() == Some(provider.get().as_str()));
+                        let can_seal = ps.can_seal;
+                        view! {
+                            <section class="block" data-section="receipts-settings">
+                                <h2>"Налоги и чеки"</h2>
+                                <ActionForm action=fiscal attr:class="stack-form">
+                                    <input type="hidden" name="legal_entity_id" value=legal_entity_id/>
+                                    <label>"Система налогообложения"{select_of("taxation", &rules::TAXATIONS, &ps.taxation)}</label>
+                                    {errors_view(fv, "taxation")}
+                                    <label>"Чеки выдаёт"{select_of("receipts_via", &rules::RECEIPTS_VIA, &ps.receipts_via)}</label>
+                                    {errors_view(fv, "receipts_via")}
+                                    <p class="muted small">"«Облачная касса эквайера»: чеки по 54-ФЗ отправляются вместе с платежами и возвратами. «Своя касса»: чеки пробивает касса юрлица, система их не отправляет."</p>
+                                    <button type="submit" class="primary">"Сохранить"</button>
+                                    {saved_view(fv)}
+                                    {general_view(fv)}
+                                </ActionForm>
+                            </section>
+                            <section class="block" data-section="payment-account">
+                                <h2>"Приём платежей"</h2>
+                                {match ps.account.clone() {
+                                    None => view! {
+                                        <p data-account="none">"Платежи идут через песочницу (провайдер по умолчанию)."</p>
+                                    }.into_any(),
+                                    Some(a) => view! {
+                                        <dl class="facts" data-account=a.account_id>
+                                            <dt>"Провайдер"</dt><dd>{rules::label_of(&rules::PROVIDERS, &a.provider).to_owned()}</dd>
+                                            <dt>{rules::shop_id_label(&a.provider)}</dt><dd>{a.shop_id.clone()}</dd>
+                                            <dt>{rules::secret_label(&a.provider)}</dt>
+                                            <dd data-secret>{match (&a.secret_env, a.secret_env_set) {
+                                                (Some(var), true) => format!("Задан: переменная окружения {var}"),
+                                                (Some(var), false) => format!("Переменная окружения {var} — на сервере не задана!"),
+                                                (None, _) => "Задан".to_owned(),
+                                            }}</dd>
+                                            <dt>"Адрес API"</dt><dd>{if a.api_url.is_empty() { "рабочий адрес провайдера".to_owned() } else { a.api_url.clone() }}</dd>
+                                            {(a.provider == "yookassa").then(|| view! {
+                                                <dt>"Сети уведомлений"</dt><dd>{if a.notify_networks.is_empty() { "опубликованные ЮKassa".to_owned() } else { a.notify_networks.clone() }}</dd>
+                                            })}
+                                            <dt>"Адрес для уведомлений"</dt>
+                                            <dd><input readonly class="copy" aria-label="Адрес для уведомлений" data-webhook-url value=a.webhook_url.clone() size="50"/>
+                                                <p class="muted small">"Вставьте его в личном кабинете провайдера как адрес HTTP-уведомлений."</p></dd>
+                                            <dt>"Настроен"</dt><dd>{format!("{}{}", fmt_dt(a.created_at), a.created_by.as_deref().map(|n| format!(", {n}")).unwrap_or_default())}</dd>
+                                        </dl>
+                                        <ActionForm action=disable>
+                                            <input type="hidden" name="legal_entity_id" value=legal_entity_id/>
+                                            <button type="submit" class="secondary">"Отключить"</button>
+                                            {general_view(dv)}
+                                        </ActionForm>
+                                    }.into_any(),
+                                }}
+                                <h3>{if ps.account.is_some() { "Новая настройка" } else { "Настроить" }}</h3>
+                                <p class="muted small">"Сохранение новой настройки отключает прежнюю: платежи, прошедшие через неё, по-прежнему проверяются и возвращаются там же."</p>
+                                <ActionForm action=save attr:class="stack-form" attr:data-form="payment-account">
+                                    <input type="hidden" name="legal_entity_id" value=legal_entity_id/>
+                                    <label>"Провайдер"
+                                        <select name="provider" on:change=move |ev| provider.set(event_target_value(&ev))>
+                                            {rules::PROVIDERS.iter().map(|(code, label)| view! {
+                                                <option value=*code selected=move || provider.get() == *code>{*label}</option>
+                                            }).collect_view()}
+                                        </select>
+                                    </label>
+                                    {errors_view(sv, "provider")}
+                                    <Show when=move || provider.get() != "sandbox" fallback=|| view! {
+                                        <p class="muted small">"Песочница — провайдер по умолчанию: своего счёта у юрлица не будет."</p>
+                                    }>
+                                        <label>{move || rules::shop_id_label(&provider.get())}<input name="shop_id" autocomplete="off"/></label>
+                                        {errors_view(sv, "shop_id")}
+                                        <label>{move || rules::secret_label(&provider.get())}
+                                            <input type="password" name="secret" autocomplete="new-password" disabled=!can_seal
+                                                placeholder=move || if keeps.get() { "Задан — пусто: не менять" } else { "" }/>
+                                        </label>
+                                        {(!can_seal).then(|| view! { <p class="muted small" role="note">{rules::NO_SECRETS_KEY}</p> })}
+                                        {errors_view(sv, "secret")}
+                                        <label>"…или имя переменной окружения с ним"<input name="secret_env" autocomplete="off" placeholder="SUZ_TBANK_PASSWORD"/></label>
+                                        {errors_view(sv, "secret_env")}
+                                        <label>"Адрес API (необязательно: тестовый терминал провайдера)"<input name="api_url" inputmode="url" placeholder="https://…"/></label>
+                                        {errors_view(sv, "api_url")}
+                                        <Show when=move || provider.get() == "yookassa">
+                                            <label>"Сети уведомлений ЮKassa (необязательно)"<input name="notify_networks" placeholder="185.71.76.0/27, 77.75.156.11"/></label>
+                                            {errors_view(sv, "notify_networks")}
+                                        </Show>
+                                    </Show>
+                                    <button type="submit" class="primary">"Сохранить"</button>
+                                    {saved_view(sv)}
+                                    {general_view(sv)}
+                                </ActionForm>
+                                {(!ps.previous.is_empty()).then(|| view! {
+                                    <details>
+                                        <summary>{format!("Прежние настройки: {}", ps.previous.len())}</summary>
+                                        <ul>
+                                            {ps.previous.iter().map(|a| view! {
+                                                <li>{format!("{} {} — с {}", rules::label_of(&rules::PROVIDERS, &a.provider), a.shop_id, fmt_dt(a.created_at))}</li>
+                                            }).collect_view()}
+                                        </ul>
+                                    </details>
+                                })}
+                            </section>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
     }
 }
 
@@ -459,19 +676,27 @@ pub fn PriceListPage() -> impl IntoView {
                                 <EntityForm save=save_entity entity=Some(e)/>
                             </section>
                         })}
+                        <PaymentSettingsView legal_entity_id=p.legal_entity_id/>
                         <section class="block">
                             <h2>"Прайс-лист"</h2>
-                            <p class="muted small">"Изменение цены не меняет уже выставленные счета: строки счёта хранят свою цену."</p>
+                            <p class="muted small">"Изменение цены не меняет уже выставленные счета: строки счёта хранят свою цену. Ставка НДС и признак предмета расчёта попадают в чеки."</p>
+                            {move || general_error(iv.get().and_then(|v| v.err())).or_else(|| field_error(iv.get().and_then(|v| v.err()), "vat_code")).map(|m| view! { <p class="error" role="alert">{m}</p> })}
                             <table class="list price-list">
-                                <thead><tr><th>"Наименование"</th><th>"Ед. изм."</th><th>"Цена"</th><th>"Активна"</th><th></th></tr></thead>
+                                <thead><tr><th>"Наименование"</th><th>"Ед. изм."</th><th>"Цена"</th><th>"НДС"</th><th>"Предмет расчёта"</th><th>"Активна"</th><th></th></tr></thead>
                                 <tbody>
                                     {p.items.clone().into_iter().map(|i| {
                                         let form_id = format!("item-{}", i.price_item_id);
+                                        let stale = rules::vat_error(&p.vat.rates, &i.vat_code, &p.vat.today);
                                         view! {
                                             <tr data-item=i.name.clone()>
                                                 <td><input form=form_id.clone() name="name" aria-label="Наименование" value=i.name.clone()/></td>
                                                 <td><input form=form_id.clone() name="unit" aria-label="Ед. изм." value=i.unit.clone() size="6"/></td>
                                                 <td><input form=form_id.clone() name="price" aria-label="Цена" value=i.price.format_number() size="10"/></td>
+                                                <td>
+                                                    {vat_select(&p.vat, &i.vat_code, Some(form_id.clone()))}
+                                                    {stale.map(|m| view! { <p class="error small" role="alert">{m}</p> })}
+                                                </td>
+                                                <td>{subject_select(&i.payment_subject, Some(form_id.clone()))}</td>
                                                 <td><input form=form_id.clone() type="checkbox" name="active" aria-label="Активна" checked=i.active/></td>
                                                 <td>
                                                     <ActionForm action=save_item attr:id=form_id.clone()>
@@ -495,13 +720,17 @@ pub fn PriceListPage() -> impl IntoView {
                                 {errors_view(iv, "unit")}
                                 <label>"Цена, ₽"<input name="price" inputmode="decimal"/></label>
                                 {errors_view(iv, "price")}
+                                <label>"НДС"{vat_select(&p.vat, "none", None)}</label>
+                                {errors_view(iv, "vat_code")}
+                                <label>"Признак предмета расчёта"{subject_select("service", None)}</label>
+                                {errors_view(iv, "payment_subject")}
                                 <button type="submit" class="primary">"Добавить позицию"</button>
                                 {general_view(iv)}
                             </ActionForm>
                         </section>
                         <section class="block">
                             <h2>"Импорт и выгрузка"</h2>
-                            <p class="muted small">"Колонки: Наименование, Ед. изм., Цена, Активна (да/нет); первая строка — заголовки. Позиции с тем же наименованием обновляются, новые добавляются."</p>
+                            <p class="muted small">"Колонки: Наименование, Ед. изм., Цена, Активна (да/нет) и, по желанию, НДС («НДС 22%», «Без НДС») и Признак предмета расчёта («Услуга» / «Товар»); первая строка — заголовки. Позиции с тем же наименованием обновляются, новые добавляются."</p>
                             <a class="secondary button" href=format!("/staff/admin/entities/{}/prices/export", p.legal_entity_id) download>"Выгрузить в Excel"</a>
                             <form class="upload" method="post" enctype="multipart/form-data" action=format!("/staff/admin/entities/{}/prices/import", p.legal_entity_id)>
                                 <label>"Файл .xlsx"<input type="file" name="file" accept=".xlsx,.csv"/></label>

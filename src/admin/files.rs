@@ -414,6 +414,7 @@ pub async fn export_prices(
     let made = async {
         admin(viewer)?;
         let (_, items) = service::price_list(&state.pool, entity).await?;
+        let vat = super::payment_accounts::vat_rates(&state.pool, crate::time::now()).await?;
         tokio::task::spawn_blocking(move || -> AppResult<Vec<u8>> {
             use rust_xlsxwriter::{Format, Workbook};
             let e = AppError::internal;
@@ -421,9 +422,24 @@ pub async fn export_prices(
             let bold = Format::new().set_bold();
             let money = Format::new().set_num_format("#,##0.00");
             let ws = wb.add_worksheet().set_name("Прайс-лист").map_err(e)?;
-            for (i, h) in ["Наименование", "Ед. изм.", "Цена, ₽", "Активна"]
-                .iter()
-                .enumerate()
+            let vat_name = |code: &str| -> String {
+                let rates: Vec<_> = vat.rates.iter().filter(|r| r.code == code).collect();
+                rates
+                    .iter()
+                    .find(|r| r.in_force(&vat.today))
+                    .or(rates.last())
+                    .map_or_else(|| code.to_owned(), |r| r.name.clone())
+            };
+            for (i, h) in [
+                "Наименование",
+                "Ед. изм.",
+                "Цена, ₽",
+                "Активна",
+                "НДС",
+                "Признак предмета расчёта",
+            ]
+            .iter()
+            .enumerate()
             {
                 ws.write_string_with_format(0, i as u16, *h, &bold)
                     .map_err(e)?;
@@ -436,6 +452,10 @@ pub async fn export_prices(
                 ws.write_with_format(row, 2, item.price.to_decimal_rubles(), &money)
                     .map_err(e)?;
                 ws.write_string(row, 3, if item.active { "да" } else { "нет" })
+                    .map_err(e)?;
+                ws.write_string(row, 4, vat_name(&item.vat_code))
+                    .map_err(e)?;
+                ws.write_string(row, 5, super::rules::subject_label(&item.payment_subject))
                     .map_err(e)?;
             }
             wb.save_to_buffer().map_err(e)

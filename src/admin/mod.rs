@@ -6,6 +6,8 @@ pub mod api;
 pub mod components;
 #[cfg(feature = "ssr")]
 pub mod files;
+#[cfg(feature = "ssr")]
+pub mod payment_accounts;
 pub mod rules;
 #[cfg(feature = "ssr")]
 pub mod service;

@@ -85,6 +85,11 @@ pub struct PriceItem {
     pub unit: String,
     pub price: Money,
     pub active: bool,
+    /// The VAT rate's code (`vat_rates.code`); `None`: as stored (a new item: «Без НДС»).
+    /// Whether the rate is in force is checked against the table by the service.
+    pub vat_code: Option<String>,
+    /// `service` | `commodity`; `None`: as stored (a new item: «Услуга»).
+    pub payment_subject: Option<String>,
 }
 
 pub fn price_item(
@@ -117,9 +122,385 @@ pub fn price_item(
             unit: unit.trim().to_owned(),
             price,
             active,
+            vat_code: None,
+            payment_subject: None,
         }),
         _ => Err(e),
     }
+}
+
+/// [`price_item`] with its receipt fields as chosen in the editor (empty or absent: as
+/// stored).
+pub fn price_item_for_receipts(
+    name: &str,
+    unit: &str,
+    price: &str,
+    active: bool,
+    vat_code: Option<&str>,
+    payment_subject: Option<&str>,
+) -> Result<PriceItem, FieldErrors> {
+    let mut e = Vec::new();
+    let vat_code = vat_code.map(str::trim).filter(|c| !c.is_empty());
+    if vat_code.is_some_and(|c| c.len() > 10 || !c.chars().all(|c| c.is_ascii_alphanumeric())) {
+        err(&mut e, "vat_code", "Выберите ставку НДС из списка");
+    }
+    let subject = payment_subject.map(str::trim).filter(|c| !c.is_empty());
+    if subject.is_some_and(|s| !PAYMENT_SUBJECTS.iter().any(|(k, _)| *k == s)) {
+        err(
+            &mut e,
+            "payment_subject",
+            "Признак предмета расчёта: «Услуга» или «Товар»",
+        );
+    }
+    match price_item(name, unit, price, active) {
+        Ok(mut item) if e.is_empty() => {
+            item.vat_code = vat_code.map(str::to_owned);
+            item.payment_subject = subject.map(str::to_owned);
+            Ok(item)
+        }
+        Ok(_) => Err(e),
+        Err(mut first) => {
+            first.append(&mut e);
+            Err(first)
+        }
+    }
+}
+
+// ---------------------------------------------------------------- receipts and live money
+
+/// Признак предмета расчёта of a price-list item: (code, label).
+pub const PAYMENT_SUBJECTS: [(&str, &str); 2] = [("service", "Услуга"), ("commodity", "Товар")];
+
+pub fn subject_label(code: &str) -> &str {
+    PAYMENT_SUBJECTS
+        .iter()
+        .find(|(k, _)| *k == code)
+        .map_or(code, |(_, l)| *l)
+}
+
+/// Taxation systems (СНО) of a legal entity: (code, label), as
+/// `payments::gateway::Taxation` names them.
+pub const TAXATIONS: [(&str, &str); 5] = [
+    ("osn", "ОСН"),
+    ("usn_income", "УСН доход"),
+    ("usn_income_outcome", "УСН доход − расход"),
+    ("esn", "ЕСХН"),
+    ("patent", "Патент"),
+];
+
+/// Who issues a legal entity's receipts: (code, label).
+pub const RECEIPTS_VIA: [(&str, &str); 2] = [
+    ("acquirer", "Облачная касса эквайера"),
+    ("own_register", "Своя касса"),
+];
+
+/// Payment providers an entity may take payments through: (code, label). The sandbox is
+/// the default: choosing it means the entity has no account of its own.
+pub const PROVIDERS: [(&str, &str); 3] = [
+    ("sandbox", "Песочница"),
+    ("yookassa", "ЮKassa"),
+    ("tbank", "Т-Банк"),
+];
+
+pub fn label_of<'a>(list: &'a [(&'a str, &'a str)], code: &'a str) -> &'a str {
+    list.iter()
+        .find(|(k, _)| *k == code)
+        .map_or(code, |(_, l)| *l)
+}
+
+pub fn fiscal_errors(taxation: &str, receipts_via: &str) -> FieldErrors {
+    let mut e = Vec::new();
+    if !TAXATIONS.iter().any(|(k, _)| *k == taxation) {
+        err(
+            &mut e,
+            "taxation",
+            "Выберите систему налогообложения из списка",
+        );
+    }
+    if !RECEIPTS_VIA.iter().any(|(k, _)| *k == receipts_via) {
+        err(&mut e, "receipts_via", "Выберите, кто выдаёт чеки");
+    }
+    e
+}
+
+/// A VAT rate with the local dates (`YYYY-MM-DD`) it applies from and to (inclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VatRate {
+    pub code: String,
+    pub name: String,
+    /// Decimal text: "22".
+    pub percent: String,
+    pub effective_from: String,
+    pub effective_to: Option<String>,
+}
+
+impl VatRate {
+    pub fn in_force(&self, today: &str) -> bool {
+        self.effective_from.as_str() <= today
+            && self.effective_to.as_deref().is_none_or(|to| to >= today)
+    }
+}
+
+/// `2026-01-01` as `01.01.2026`.
+pub fn show_day(day: &str) -> String {
+    let mut it = day.splitn(3, '-');
+    match (it.next(), it.next(), it.next()) {
+        (Some(y), Some(m), Some(d)) => format!("{d}.{m}.{y}"),
+        _ => day.to_owned(),
+    }
+}
+
+/// The rates that may be chosen today, one per code.
+pub fn rates_in_force<'a>(rates: &'a [VatRate], today: &str) -> Vec<&'a VatRate> {
+    let mut out: Vec<&VatRate> = Vec::new();
+    for r in rates.iter().filter(|r| r.in_force(today)) {
+        if !out.iter().any(|o| o.code == r.code) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Why a VAT code cannot be put on a price-list item today (`None`: it can).
+pub fn vat_error(rates: &[VatRate], code: &str, today: &str) -> Option<String> {
+    if rates.iter().any(|r| r.code == code && r.in_force(today)) {
+        return None;
+    }
+    match rates.iter().rfind(|r| r.code == code) {
+        None => Some("Выберите ставку НДС из списка".into()),
+        Some(r) => Some(match &r.effective_to {
+            Some(to) if to.as_str() < today => format!(
+                "Ставка «{}» действовала по {}: выберите действующую ставку",
+                r.name,
+                show_day(to)
+            ),
+            _ => format!(
+                "Ставка «{}» действует с {}: выберите действующую ставку",
+                r.name,
+                show_day(&r.effective_from)
+            ),
+        }),
+    }
+}
+
+fn squeeze(s: &str) -> String {
+    s.trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| if c == ',' { '.' } else { c })
+        .collect()
+}
+
+/// A spreadsheet's «НДС» cell: a rate's name («НДС 22%», «Без НДС»), its code (`vat22`)
+/// or its percent («22%», «22»). Empty: as stored. Whether the rate is in force is
+/// checked when the item is written.
+pub fn parse_vat_cell(cell: &str, rates: &[VatRate]) -> Result<Option<String>, String> {
+    let t = squeeze(cell);
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let percent = t.trim_end_matches('%');
+    let found = rates
+        .iter()
+        .find(|r| squeeze(&r.name) == t || r.code == t)
+        .or_else(|| {
+            rates
+                .iter()
+                .find(|r| r.code != "none" && r.percent == percent)
+        });
+    match found {
+        Some(r) => Ok(Some(r.code.clone())),
+        None => {
+            let mut names: Vec<&str> = Vec::new();
+            for r in rates {
+                if !names.contains(&r.name.as_str()) {
+                    names.push(&r.name);
+                }
+            }
+            Err(format!(
+                "«НДС»: нет ставки «{}»; укажите одну из: {}",
+                cell.trim(),
+                names.join(", ")
+            ))
+        }
+    }
+}
+
+/// A spreadsheet's «Признак предмета расчёта» cell: «Услуга» or «Товар». Empty: as stored.
+pub fn parse_subject_cell(cell: &str) -> Result<Option<&'static str>, String> {
+    let t = squeeze(cell);
+    if t.is_empty() {
+        return Ok(None);
+    }
+    PAYMENT_SUBJECTS
+        .iter()
+        .find(|(k, l)| *k == t || squeeze(l) == t)
+        .map(|(k, _)| Some(*k))
+        .ok_or_else(|| {
+            format!(
+                "«Признак предмета расчёта»: «Услуга» или «Товар», а не «{}»",
+                cell.trim()
+            )
+        })
+}
+
+/// A legal entity's shop / terminal as typed in «Приём платежей».
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInput {
+    pub provider: String,
+    /// ЮKassa shopId / Т-Банк TerminalKey.
+    pub shop_id: String,
+    /// The secret key / terminal password (never shown back); empty: unchanged.
+    pub secret: String,
+    /// Or the name of an environment variable holding it.
+    pub secret_env: String,
+    pub api_url: String,
+    /// ЮKassa only: networks notifications may come from.
+    pub notify_networks: String,
+}
+
+pub fn shop_id_label(provider: &str) -> &'static str {
+    if provider == "tbank" {
+        "TerminalKey"
+    } else {
+        "shopId"
+    }
+}
+
+pub fn secret_label(provider: &str) -> &'static str {
+    if provider == "tbank" {
+        "Пароль терминала"
+    } else {
+        "Секретный ключ"
+    }
+}
+
+/// What the server says when a secret is typed but cannot be stored sealed.
+pub const NO_SECRETS_KEY: &str =
+    "Ключ для хранения секретов не задан (SUZ_SECRETS_KEY): укажите имя переменной окружения с секретом";
+
+/// Networks as typed (comma, space or line separated addresses or CIDRs), written back
+/// comma-separated.
+pub fn notify_networks(input: &str) -> Result<String, String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in input
+        .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+    {
+        let (ip, prefix) = match part.split_once('/') {
+            Some((ip, p)) => (ip, Some(p)),
+            None => (part, None),
+        };
+        let ok = match ip.parse::<std::net::IpAddr>() {
+            Ok(addr) => {
+                let max = if addr.is_ipv4() { 32 } else { 128 };
+                prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|p| p <= max))
+            }
+            Err(_) => false,
+        };
+        if !ok {
+            return Err(format!(
+                "«{part}» — не адрес и не сеть (например, 185.71.76.0/27)"
+            ));
+        }
+        out.push(part.to_owned());
+    }
+    if out.len() > 50 {
+        return Err("Не больше 50 сетей".into());
+    }
+    Ok(out.join(","))
+}
+
+/// An environment variable's name: latin capitals, digits and `_`, not starting with a
+/// digit.
+pub fn env_name_ok(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 100
+}
+
+/// Errors of an account. `can_seal`: `SUZ_SECRETS_KEY` is set; `has_secret`: the
+/// entity's active account at the same provider has a secret the new one keeps when none
+/// is typed.
+pub fn account_errors(a: &AccountInput, can_seal: bool, has_secret: bool) -> FieldErrors {
+    let mut e = Vec::new();
+    if !PROVIDERS.iter().any(|(k, _)| *k == a.provider) {
+        err(&mut e, "provider", "Выберите провайдера из списка");
+        return e;
+    }
+    if a.provider == "sandbox" {
+        return e;
+    }
+    let shop = a.shop_id.trim();
+    let what = shop_id_label(&a.provider);
+    if shop.is_empty() {
+        err(&mut e, "shop_id", &format!("Введите {what}"));
+    } else if shop.len() > 64 || !shop.chars().all(|c| c.is_ascii_graphic()) {
+        err(
+            &mut e,
+            "shop_id",
+            &format!("{what} — до 64 латинских букв, цифр и знаков без пробелов"),
+        );
+    } else if a.provider == "yookassa" && !shop.chars().all(|c| c.is_ascii_digit()) {
+        err(&mut e, "shop_id", "shopId ЮKassa — число");
+    }
+    let (secret, env) = (a.secret.trim(), a.secret_env.trim());
+    match (secret.is_empty(), env.is_empty()) {
+        (false, false) => err(
+            &mut e,
+            "secret",
+            "Укажите либо сам секрет, либо имя переменной окружения — не оба",
+        ),
+        (true, true) if !has_secret => err(
+            &mut e,
+            "secret",
+            &format!(
+                "Введите {} или имя переменной окружения",
+                secret_label(&a.provider).to_lowercase()
+            ),
+        ),
+        (false, true) if !can_seal => err(&mut e, "secret", NO_SECRETS_KEY),
+        (false, true) if secret.chars().count() > 200 || secret.chars().any(char::is_control) => {
+            err(&mut e, "secret", "Секрет — одна строка до 200 символов")
+        }
+        (true, false) if !env_name_ok(env) => err(
+            &mut e,
+            "secret_env",
+            "Имя переменной — латинские заглавные буквы, цифры и _ (например, SUZ_YOOKASSA_SECRET)",
+        ),
+        _ => {}
+    }
+    let url = a.api_url.trim();
+    if !url.is_empty() {
+        let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| {
+                url.strip_prefix(p)
+                    .is_some_and(|r| r.is_empty() || r.starts_with([':', '/']))
+            });
+        let https = url.strip_prefix("https://").is_some_and(|r| !r.is_empty());
+        if !(https || local) || url.len() > 300 || url.chars().any(|c| c.is_whitespace()) {
+            err(
+                &mut e,
+                "api_url",
+                "Адрес API — https://… (http:// только для 127.0.0.1 и localhost)",
+            );
+        }
+    }
+    match notify_networks(&a.notify_networks) {
+        Ok(n) if !n.is_empty() && a.provider != "yookassa" => err(
+            &mut e,
+            "notify_networks",
+            "Сети уведомлений задаются только для ЮKassa",
+        ),
+        Ok(_) => {}
+        Err(m) => err(&mut e, "notify_networks", &m),
+    }
+    e
 }
 
 /// «да» / «нет» as typed in a spreadsheet (empty means yes).
@@ -562,5 +943,272 @@ mod tests {
         assert_eq!(entity_errors("", "x", "123", "").len(), 3);
         assert!(password_error("short").is_some());
         assert!(password_error("long enough").is_none());
+    }
+
+    fn rates() -> Vec<VatRate> {
+        let r = |code: &str, name: &str, percent: &str, from: &str, to: Option<&str>| VatRate {
+            code: code.into(),
+            name: name.into(),
+            percent: percent.into(),
+            effective_from: from.into(),
+            effective_to: to.map(Into::into),
+        };
+        vec![
+            r("none", "Без НДС", "0", "2019-01-01", None),
+            r("vat0", "НДС 0%", "0", "2019-01-01", None),
+            r("vat20", "НДС 20%", "20", "2019-01-01", Some("2025-12-31")),
+            r("vat22", "НДС 22%", "22", "2026-01-01", None),
+        ]
+    }
+
+    #[test]
+    fn only_rates_in_force_today_can_be_put_on_an_item() {
+        let rates = rates();
+        let codes = |day: &str| -> Vec<String> {
+            rates_in_force(&rates, day)
+                .iter()
+                .map(|r| r.code.clone())
+                .collect()
+        };
+        assert_eq!(codes("2025-12-31"), ["none", "vat0", "vat20"]);
+        assert_eq!(codes("2026-01-01"), ["none", "vat0", "vat22"]);
+        assert_eq!(vat_error(&rates, "vat22", "2026-12-02"), None);
+        assert_eq!(
+            vat_error(&rates, "vat20", "2026-12-02").unwrap(),
+            "Ставка «НДС 20%» действовала по 31.12.2025: выберите действующую ставку"
+        );
+        assert!(vat_error(&rates, "vat22", "2025-06-01")
+            .unwrap()
+            .contains("действует с 01.01.2026"));
+        assert_eq!(
+            vat_error(&rates, "vat99", "2026-12-02").unwrap(),
+            "Выберите ставку НДС из списка"
+        );
+    }
+
+    #[test]
+    fn spreadsheet_vat_and_subject_cells() {
+        let rates = rates();
+        for (cell, code) in [
+            ("НДС 22%", "vat22"),
+            ("ндс 22 %", "vat22"),
+            ("22%", "vat22"),
+            ("22", "vat22"),
+            ("vat22", "vat22"),
+            ("Без НДС", "none"),
+            ("0%", "vat0"),
+            ("НДС 20%", "vat20"),
+        ] {
+            assert_eq!(
+                parse_vat_cell(cell, &rates),
+                Ok(Some(code.to_owned())),
+                "{cell}"
+            );
+        }
+        assert_eq!(parse_vat_cell("  ", &rates), Ok(None));
+        let bad = parse_vat_cell("18%", &rates).unwrap_err();
+        assert!(bad.starts_with("«НДС»: нет ставки «18%»"), "{bad}");
+        assert_eq!(parse_subject_cell("Товар"), Ok(Some("commodity")));
+        assert_eq!(parse_subject_cell(" услуга "), Ok(Some("service")));
+        assert_eq!(parse_subject_cell(""), Ok(None));
+        assert!(parse_subject_cell("Работа")
+            .unwrap_err()
+            .contains("«Услуга» или «Товар»"));
+        let item = price_item_for_receipts("А", "шт.", "1", true, Some("vat22"), Some("commodity"))
+            .unwrap();
+        assert_eq!(
+            (item.vat_code.as_deref(), item.payment_subject.as_deref()),
+            (Some("vat22"), Some("commodity"))
+        );
+        let bad = price_item_for_receipts("", "шт.", "1", true, Some("vat 22"), Some("work"))
+            .unwrap_err();
+        let keys: Vec<&str> = bad.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["name", "vat_code", "payment_subject"]);
+    }
+
+    #[test]
+    fn payment_accounts_as_typed() {
+        let yk = AccountInput {
+            provider: "yookassa".into(),
+            shop_id: "123456".into(),
+            secret: "live_abc".into(),
+            notify_networks: "185.71.76.0/27, 77.75.156.11\n2a02:5180::/32".into(),
+            ..Default::default()
+        };
+        assert!(account_errors(&yk, true, false).is_empty());
+        assert_eq!(
+            notify_networks(&yk.notify_networks).unwrap(),
+            "185.71.76.0/27,77.75.156.11,2a02:5180::/32"
+        );
+        let keys = |a: &AccountInput, seal: bool, has: bool| -> Vec<String> {
+            account_errors(a, seal, has)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        // Without SUZ_SECRETS_KEY only a variable's name.
+        assert_eq!(
+            account_errors(&yk, false, false),
+            [("secret".to_owned(), NO_SECRETS_KEY.to_owned())]
+        );
+        let env = AccountInput {
+            secret: "".into(),
+            secret_env: "SUZ_YOOKASSA_SECRET".into(),
+            ..yk.clone()
+        };
+        assert!(account_errors(&env, false, false).is_empty());
+        assert_eq!(
+            keys(
+                &AccountInput {
+                    secret_env: "lower-case".into(),
+                    ..env.clone()
+                },
+                false,
+                false
+            ),
+            ["secret_env"]
+        );
+        assert_eq!(
+            keys(
+                &AccountInput {
+                    secret_env: "X".into(),
+                    ..yk.clone()
+                },
+                true,
+                false
+            ),
+            ["secret"]
+        );
+        // No secret typed: only when the active account at the same provider keeps one.
+        let none = AccountInput {
+            secret: "".into(),
+            ..yk.clone()
+        };
+        assert_eq!(keys(&none, true, false), ["secret"]);
+        assert!(keys(&none, true, true).is_empty());
+        assert_eq!(
+            keys(
+                &AccountInput {
+                    provider: "paypal".into(),
+                    ..yk.clone()
+                },
+                true,
+                false
+            ),
+            ["provider"]
+        );
+        assert_eq!(
+            keys(
+                &AccountInput {
+                    shop_id: "abc".into(),
+                    ..yk.clone()
+                },
+                true,
+                false
+            ),
+            ["shop_id"]
+        );
+        assert_eq!(
+            keys(
+                &AccountInput {
+                    shop_id: " ".into(),
+                    ..yk.clone()
+                },
+                true,
+                false
+            ),
+            ["shop_id"]
+        );
+        assert_eq!(
+            keys(
+                &AccountInput {
+                    notify_networks: "10.0.0.0/33".into(),
+                    ..yk.clone()
+                },
+                true,
+                false
+            ),
+            ["notify_networks"]
+        );
+        for url in [
+            "http://example.com",
+            "ftp://x",
+            "https://",
+            "http://127.0.0.1.evil.ru",
+        ] {
+            assert_eq!(
+                keys(
+                    &AccountInput {
+                        api_url: url.into(),
+                        ..yk.clone()
+                    },
+                    true,
+                    false
+                ),
+                ["api_url"],
+                "{url}"
+            );
+        }
+        for url in [
+            "https://rest-api-test.tinkoff.ru/v2",
+            "http://127.0.0.1:4100",
+            "http://localhost/x",
+        ] {
+            assert!(
+                keys(
+                    &AccountInput {
+                        api_url: url.into(),
+                        ..yk.clone()
+                    },
+                    true,
+                    false
+                )
+                .is_empty(),
+                "{url}"
+            );
+        }
+        let tbank = AccountInput {
+            provider: "tbank".into(),
+            shop_id: "1700000000001DEMO".into(),
+            secret: "pass".into(),
+            ..Default::default()
+        };
+        assert!(account_errors(&tbank, true, false).is_empty());
+        assert_eq!(
+            keys(
+                &AccountInput {
+                    notify_networks: "10.0.0.1".into(),
+                    ..tbank
+                },
+                true,
+                false
+            ),
+            ["notify_networks"]
+        );
+        assert!(account_errors(
+            &AccountInput {
+                provider: "sandbox".into(),
+                ..Default::default()
+            },
+            false,
+            false
+        )
+        .is_empty());
+        assert_eq!(fiscal_errors("usn", "bank").len(), 2);
+        assert!(fiscal_errors("usn_income_outcome", "own_register").is_empty());
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn the_lists_name_what_the_gateway_knows() {
+        use crate::payments::gateway::{PaymentSubject, Taxation};
+        let taxations: Vec<(&str, &str)> = Taxation::ALL
+            .iter()
+            .map(|t| (t.as_str(), t.label()))
+            .collect();
+        assert_eq!(taxations, TAXATIONS);
+        for (code, _) in PAYMENT_SUBJECTS {
+            assert!(PaymentSubject::parse(code).is_some());
+        }
     }
 }

@@ -14,7 +14,7 @@ use crate::server::db::write_tx;
 use serde_json::{json, Value};
 use sqlx::{SqliteConnection, SqlitePool};
 
-fn fields(errors: FieldErrors) -> AppResult<()> {
+pub(super) fn fields(errors: FieldErrors) -> AppResult<()> {
     if errors.is_empty() {
         Ok(())
     } else {
@@ -605,9 +605,11 @@ pub async fn set_active(
 // ---------------------------------------------------------------- legal entities, price lists
 
 pub async fn entities(pool: &SqlitePool) -> AppResult<Vec<AdminEntity>> {
-    let rows: Vec<(i64, String, String, String, String, i64)> = sqlx::query_as(
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(i64, String, String, String, String, i64, String, String)> = sqlx::query_as(
         "select le.legal_entity_id, le.name, le.kind, le.inn, le.details, \
-         (select count(*) from price_items p where p.legal_entity_id = le.legal_entity_id) \
+         (select count(*) from price_items p where p.legal_entity_id = le.legal_entity_id), \
+         le.taxation, le.receipts_via \
          from legal_entities le order by le.kind desc, le.name",
     )
     .fetch_all(pool)
@@ -621,6 +623,8 @@ pub async fn entities(pool: &SqlitePool) -> AppResult<Vec<AdminEntity>> {
             inn: r.3,
             details: r.4,
             items: r.5,
+            taxation: r.6,
+            receipts_via: r.7,
         })
         .collect())
 }
@@ -716,8 +720,9 @@ pub async fn price_list(pool: &SqlitePool, entity: i64) -> AppResult<(String, Ve
             .fetch_optional(pool)
             .await?
             .ok_or(AppError::NotFound)?;
-    let rows: Vec<(i64, String, String, i64, bool)> = sqlx::query_as(
-        "select price_item_id, name, unit, price_kopecks, active from price_items \
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(i64, String, String, i64, bool, String, String)> = sqlx::query_as(
+        "select price_item_id, name, unit, price_kopecks, active, vat_code, payment_subject from price_items \
          where legal_entity_id = ? order by active desc, name",
     )
     .bind(entity)
@@ -732,13 +737,19 @@ pub async fn price_list(pool: &SqlitePool, entity: i64) -> AppResult<(String, Ve
                 unit: r.2,
                 price: Money::from_kopecks(r.3),
                 active: r.4,
+                vat_code: r.5,
+                payment_subject: r.6,
             })
             .collect(),
     ))
 }
 
 fn item_json(i: &rules::PriceItem) -> Value {
-    json!({ "Наименование": i.name, "Ед. изм.": i.unit, "Цена": i.price.to_string(), "Активна": i.active })
+    json!({
+        "Наименование": i.name, "Ед. изм.": i.unit, "Цена": i.price.to_string(), "Активна": i.active,
+        "НДС": i.vat_code.as_deref().unwrap_or("none"),
+        "Признак предмета расчёта": rules::subject_label(i.payment_subject.as_deref().unwrap_or("service")),
+    })
 }
 
 /// The items of an entity's price list by normalised name (case and «ё» ignored; SQLite's
@@ -759,7 +770,9 @@ async fn items_by_name(
 }
 
 /// Writes one item (new, or changed when an item of the same name exists or `item_id` is
-/// given) with its audit. Returns "created", "updated" or "same".
+/// given) with its audit. Returns "created", "updated" or "same". The VAT rate it ends up
+/// with (typed, or as stored) must be in force: else a `vat_code` field error and nothing
+/// written.
 #[allow(clippy::too_many_arguments)]
 async fn put_item(
     conn: &mut SqliteConnection,
@@ -771,17 +784,16 @@ async fn put_item(
     audit_each: bool,
     now: i64,
 ) -> AppResult<&'static str> {
-    type Row = (i64, String, String, i64, bool);
+    type Row = (i64, String, String, i64, bool, String, String);
     let key = crate::search::normalize(&item.name);
     let same_name: Option<Row> = match names.get(&key) {
-        Some(id) => {
-            sqlx::query_as(
-                "select price_item_id, name, unit, price_kopecks, active from price_items where price_item_id = ?",
-            )
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
-        }
+        Some(id) => sqlx::query_as(
+            "select price_item_id, name, unit, price_kopecks, active, vat_code, payment_subject \
+                 from price_items where price_item_id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?,
         None => None,
     };
     let target: Option<Row> = match item_id {
@@ -790,8 +802,8 @@ async fn put_item(
                 return Err(field("name", "Позиция с таким наименованием уже есть"));
             }
             let row: Option<Row> = sqlx::query_as(
-                "select price_item_id, name, unit, price_kopecks, active from price_items \
-                 where price_item_id = ? and legal_entity_id = ?",
+                "select price_item_id, name, unit, price_kopecks, active, vat_code, payment_subject \
+                 from price_items where price_item_id = ? and legal_entity_id = ?",
             )
             .bind(id)
             .bind(entity)
@@ -802,28 +814,48 @@ async fn put_item(
         None => same_name,
     };
     match target {
-        Some((id, name, unit, price, active)) => {
+        Some((id, name, unit, price, active, vat_code, payment_subject)) => {
+            let item = &rules::PriceItem {
+                vat_code: Some(item.vat_code.clone().unwrap_or_else(|| vat_code.clone())),
+                payment_subject: Some(
+                    item.payment_subject
+                        .clone()
+                        .unwrap_or_else(|| payment_subject.clone()),
+                ),
+                ..item.clone()
+            };
             let before = rules::PriceItem {
                 name,
                 unit,
                 price: Money::from_kopecks(price),
                 active,
+                vat_code: Some(vat_code),
+                payment_subject: Some(payment_subject),
             };
             if &before == item {
                 return Ok("same");
             }
+            super::payment_accounts::check_vat(
+                conn,
+                item.vat_code.as_deref().unwrap_or("none"),
+                now,
+            )
+            .await?;
             if before.name != item.name {
                 names.retain(|_, v| *v != id);
                 names.insert(key, id);
             }
             // Invoices copy name, unit and price into their lines: nothing issued changes.
             sqlx::query(
-                "update price_items set name = ?, unit = ?, price_kopecks = ?, active = ? where price_item_id = ?",
+                "update price_items set name = ?, unit = ?, price_kopecks = ?, active = ?, vat_code = ?, \
+                 payment_subject = ? where price_item_id = ?",
             )
             .bind(&item.name)
             .bind(&item.unit)
             .bind(item.price.kopecks())
             .bind(item.active)
+            .bind(&item.vat_code)
+            .bind(&item.payment_subject)
             .bind(id)
             .execute(&mut *conn)
             .await?;
@@ -846,15 +878,32 @@ async fn put_item(
             Ok("updated")
         }
         None => {
+            let item = &rules::PriceItem {
+                vat_code: Some(item.vat_code.clone().unwrap_or_else(|| "none".into())),
+                payment_subject: Some(
+                    item.payment_subject
+                        .clone()
+                        .unwrap_or_else(|| "service".into()),
+                ),
+                ..item.clone()
+            };
+            super::payment_accounts::check_vat(
+                conn,
+                item.vat_code.as_deref().unwrap_or("none"),
+                now,
+            )
+            .await?;
             let id: i64 = sqlx::query_scalar(
-                "insert into price_items (legal_entity_id, name, unit, price_kopecks, active) values (?, ?, ?, ?, ?) \
-                 returning price_item_id",
+                "insert into price_items (legal_entity_id, name, unit, price_kopecks, active, vat_code, payment_subject) \
+                 values (?, ?, ?, ?, ?, ?, ?) returning price_item_id",
             )
             .bind(entity)
             .bind(&item.name)
             .bind(&item.unit)
             .bind(item.price.kopecks())
             .bind(item.active)
+            .bind(&item.vat_code)
+            .bind(&item.payment_subject)
             .fetch_one(&mut *conn)
             .await?;
             names.insert(key, id);
@@ -938,8 +987,23 @@ pub async fn import_report(
     serde_json::from_str(&json).map_err(AppError::internal)
 }
 
-/// Imports price-list rows (Наименование, Ед. изм., Цена, Активна) after a header row:
-/// items matched by name are updated, new ones added, bad rows reported and skipped.
+/// Where the optional receipt columns are in a price list's header row: «НДС» (or
+/// «Ставка НДС») and «Признак предмета расчёта».
+fn receipt_columns(header: &[String]) -> (Option<usize>, Option<usize>) {
+    let norm = |s: &str| s.trim().to_lowercase().replace('ё', "е");
+    let vat = header.iter().position(|h| {
+        let h = norm(h);
+        h == "ндс" || h == "ставка ндс" || h.starts_with("ндс,")
+    });
+    let subject = header
+        .iter()
+        .position(|h| norm(h).starts_with("признак предмета расчета"));
+    (vat, subject)
+}
+
+/// Imports price-list rows (Наименование, Ед. изм., Цена, Активна, and optionally НДС and
+/// Признак предмета расчёта, found by their headers) after a header row: items matched by
+/// name are updated, new ones added, bad rows reported and skipped.
 pub async fn import_price_list(
     pool: &SqlitePool,
     admin: &StaffUser,
@@ -960,6 +1024,8 @@ pub async fn import_price_list(
             .ok_or(AppError::NotFound)?;
     let mut seen = std::collections::HashSet::new();
     let mut names = items_by_name(&mut tx, entity).await?;
+    let rates = super::payment_accounts::all_vat_rates(&mut tx).await?;
+    let (vat_col, subject_col) = rows.first().map(|h| receipt_columns(h)).unwrap_or_default();
     for (i, cells) in rows.iter().enumerate().skip(1) {
         let n = i + 1;
         if cells.iter().all(|c| c.trim().is_empty()) {
@@ -970,7 +1036,7 @@ pub async fn import_price_list(
             report.rejected.push((n, "«Активна»: да или нет".into()));
             continue;
         };
-        let item = match rules::price_item(cell(0), cell(1), cell(2), active) {
+        let mut item = match rules::price_item(cell(0), cell(1), cell(2), active) {
             Ok(item) => item,
             Err(e) => {
                 let why: Vec<String> = e.into_iter().map(|(_, m)| m).collect();
@@ -978,16 +1044,38 @@ pub async fn import_price_list(
                 continue;
             }
         };
+        match vat_col.map(|k| rules::parse_vat_cell(cell(k), &rates)) {
+            Some(Err(m)) => {
+                report.rejected.push((n, m));
+                continue;
+            }
+            Some(Ok(code)) => item.vat_code = code,
+            None => {}
+        }
+        match subject_col.map(|k| rules::parse_subject_cell(cell(k))) {
+            Some(Err(m)) => {
+                report.rejected.push((n, m));
+                continue;
+            }
+            Some(Ok(subject)) => item.payment_subject = subject.map(str::to_owned),
+            None => {}
+        }
         if !seen.insert(crate::search::normalize(&item.name)) {
             report
                 .rejected
                 .push((n, format!("«{}» уже есть выше в файле", item.name)));
             continue;
         }
-        match put_item(&mut tx, admin, entity, &mut names, None, &item, false, now).await? {
-            "created" => report.created += 1,
-            "updated" => report.updated += 1,
-            _ => report.unchanged += 1,
+        match put_item(&mut tx, admin, entity, &mut names, None, &item, false, now).await {
+            Ok("created") => report.created += 1,
+            Ok("updated") => report.updated += 1,
+            Ok(_) => report.unchanged += 1,
+            // A rate out of force: nothing of the row was written.
+            Err(AppError::Fields(f)) => {
+                let why: Vec<String> = f.into_iter().map(|(_, m)| format!("«НДС»: {m}")).collect();
+                report.rejected.push((n, why.join("; ")));
+            }
+            Err(e) => return Err(e),
         }
     }
     audit(

@@ -252,6 +252,26 @@ fn server_fns() -> Vec<Row> {
                 ("price", s("100")),
             ])
         }),
+        f("fetch_admin_vat_rates", "UFFFFFFFA", |_, _, _| Form(vec![])),
+        f("admin_save_entity_receipts", "UFFFFFFFA", |fx, _, _| {
+            Form(vec![
+                ("legal_entity_id", s(fx.partner_entity)),
+                ("taxation", s("osn")),
+                ("receipts_via", s("acquirer")),
+            ])
+        }),
+        f("fetch_admin_payment_settings", "UFFFFFFFA", |fx, _, _| {
+            Form(vec![("legal_entity_id", s(fx.partner_entity))])
+        }),
+        f("admin_save_payment_account", "UFFFFFFFA", |fx, _, _| {
+            Form(vec![
+                ("legal_entity_id", s(fx.partner_entity)),
+                ("provider", s("sandbox")),
+            ])
+        }),
+        f("admin_disable_payment_account", "UFFFFFFFA", |fx, _, _| {
+            Form(vec![("legal_entity_id", s(fx.partner_entity))])
+        }),
         f("fetch_admin_import_report", "UFFFFFFFA", |fx, _, _| {
             Form(vec![("import_id", fx.import_id.clone())])
         }),

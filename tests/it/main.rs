@@ -4,6 +4,7 @@
 mod common;
 
 mod admin;
+mod admin_payments;
 mod auth_db;
 mod authz_matrix;
 mod chat;
