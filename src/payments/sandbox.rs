@@ -237,7 +237,6 @@ async fn api_create_payment(
             "a card token or save_card with method sbp",
         );
     }
-    }
     // A receipt that comes with the payment is checked as a real provider checks it.
     if let Some(Err(m)) = req.receipt.as_ref().map(|r| receipts::check(r, req.amount)) {
         return refuse(StatusCode::BAD_REQUEST, &m);
