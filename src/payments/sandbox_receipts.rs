@@ -352,14 +352,14 @@ pub async fn page(State(sb): State<Arc<Sandbox>>, Path(id): Path<String>) -> Res
             )
         })
         .collect();
-    let offset = (kept.receipt.kind == ReceiptKind::Offset)
-        .then(|| {
-            format!(
-                "<p>Зачет предоплаты: {}</p>",
-                escape(&kept.amount.to_string())
-            )
-        })
-        .unwrap_or_default();
+    let offset = if kept.receipt.kind == ReceiptKind::Offset {
+        format!(
+            "<p>Зачет предоплаты: {}</p>",
+            escape(&kept.amount.to_string())
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
         "<h1>Кассовый чек · {}</h1><p class=\"hint\">№ {} · {}</p>\
          <table class=\"lines\">{lines}</table><p class=\"amount\">Итого {}</p>{offset}\

@@ -37,6 +37,15 @@ use std::str::FromStr;
 /// A receipt «Отправлен» this long without news is asked about (the provider's polling).
 pub const POLL_AFTER_SECONDS: i64 = 30;
 
+/// An invoice line: id, name, unit, quantity, price, amount, VAT code, subject.
+type InvoiceLineRow = (i64, String, String, String, i64, i64, String, String);
+/// A stored receipt line: name, unit, quantity, price, amount, VAT code, subject, mode.
+type StoredLineRow = (String, String, String, i64, i64, String, String, String);
+/// A prepayment receipt to offset: invoice, payment, state, taxation, e-mail, phone.
+type PrepaidRow = (i64, i64, String, String, Option<String>, Option<String>);
+/// A money event and its receipt: order, id, amount, receipt state, failure.
+type EventReceiptRow = (i64, i64, i64, Option<String>, Option<String>);
+
 fn decimal(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap_or(Decimal::ONE)
 }
@@ -84,7 +93,7 @@ async fn invoice_lines(
     conn: &mut SqliteConnection,
     invoice_id: i64,
 ) -> AppResult<Vec<(i64, SourceLine)>> {
-    let rows: Vec<(i64, String, String, String, i64, i64, String, String)> = sqlx::query_as(
+    let rows: Vec<InvoiceLineRow> = sqlx::query_as(
         "select line_id, name, unit, quantity, unit_price_kopecks, amount_kopecks, vat_code, payment_subject \
          from invoice_lines where invoice_id = ? order by line_id",
     )
@@ -179,7 +188,7 @@ async fn load_receipt(conn: &mut SqliteConnection, receipt_id: i64) -> AppResult
         .bind(receipt_id)
         .fetch_one(&mut *conn)
         .await?;
-    let rows: Vec<(String, String, String, i64, i64, String, String, String)> = sqlx::query_as(
+    let rows: Vec<StoredLineRow> = sqlx::query_as(
         "select name, unit, quantity, price_kopecks, amount_kopecks, vat_code, payment_subject, payment_mode \
          from receipt_lines where receipt_id = ? order by position",
     )
@@ -472,7 +481,7 @@ pub async fn refund_settled(
 /// расчет» offsetting each prepayment, once.
 pub async fn order_done(conn: &mut SqliteConnection, order_id: i64, now: i64) -> AppResult<()> {
     // Prepayment receipts of paid invoices that have no offset yet.
-    let prepaid: Vec<(i64, i64, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+    let prepaid: Vec<PrepaidRow> = sqlx::query_as(
         "select r.invoice_id, r.payment_id, r.state, r.taxation, r.customer_email, r.customer_phone \
          from receipts r join invoices i on i.invoice_id = r.invoice_id join payments p on p.payment_id = r.payment_id \
          where r.order_id = ? and r.kind = 'prepayment' and r.state in ('sent', 'registered', 'outside') \
@@ -935,7 +944,7 @@ pub async fn differences(
     period: &str,
 ) -> AppResult<Vec<Difference>> {
     let mut out = Vec::new();
-    let payments: Vec<(i64, i64, i64, Option<String>, Option<String>)> = sqlx::query_as(
+    let payments: Vec<EventReceiptRow> = sqlx::query_as(
         "select p.order_id, p.payment_id, p.amount_kopecks, r.state, r.failure from payments p \
          left join receipts r on r.payment_id = p.payment_id and r.kind in ('prepayment', 'full_payment') \
          where p.status = 'succeeded' and exists (select 1 from ledger_entries e where e.event_key = 'payment:' || p.payment_id \
@@ -962,7 +971,7 @@ pub async fn differences(
             _ => {}
         }
     }
-    let refunds: Vec<(i64, i64, i64, Option<String>, Option<String>)> = sqlx::query_as(
+    let refunds: Vec<EventReceiptRow> = sqlx::query_as(
         "select f.order_id, f.refund_id, f.amount_kopecks, r.state, r.failure from refunds f \
          left join receipts r on r.refund_id = f.refund_id \
          where f.state = 'succeeded' and exists (select 1 from ledger_entries e where e.event_key = 'refund:' || f.refund_id \
