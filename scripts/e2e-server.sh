@@ -7,4 +7,6 @@ DATA=$(mktemp -d /tmp/suz-e2e.XXXXXX)
 BIN=${SUZ_BIN:-target/debug/suz}
 export SUZ_DEMO=1 SUZ_DATA_DIR="$DATA" SUZ_LISTEN="127.0.0.1:$PORT" LEPTOS_SITE_ROOT=target/site
 export RUST_LOG=${RUST_LOG:-warn}
+# Secrets of payment accounts typed in administration are sealed with this key.
+export SUZ_SECRETS_KEY=${SUZ_SECRETS_KEY:-e2e-secrets-key}
 exec "$BIN"

@@ -791,3 +791,49 @@ async fn price_lists_import_and_export_vat_and_payment_subject_columns() {
         .iter()
         .any(|r| r[0] == "Смеситель" && r[4] == "НДС 10%" && r[5] == "Товар"));
 }
+
+#[tokio::test]
+async fn the_entity_page_shows_the_secret_only_as_set_and_the_notification_url() {
+    let app = common::spawn().await;
+    let cookie = app.staff_cookie("admin@demo.ru").await;
+    let entity = partner(&app).await;
+    let reply = save_account(
+        &app,
+        &cookie,
+        entity,
+        &[
+            ("provider", "tbank"),
+            ("shop_id", "1700000000001DEMO"),
+            ("secret", "tbank-page-password"),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let account: i64 = serde_json::from_str(&reply.body).unwrap();
+    sqlx::query("update price_items set vat_code = 'vat20' where name = 'Прочистка засора'")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let page = app
+        .get(&format!("/staff/admin/entities/{entity}"), Some(&cookie))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.body;
+    assert!(
+        html.contains("Приём платежей") && html.contains("Т-Банк"),
+        "{html}"
+    );
+    assert!(html.contains("TerminalKey") && html.contains("1700000000001DEMO"));
+    assert!(
+        html.contains(">Задан<"),
+        "the password is shown only as set"
+    );
+    assert!(html.contains(&app.state.gateways.webhook_url(account)));
+    assert!(!html.contains("tbank-page-password"));
+    // The lapsed rate of an item is marked; the select offers the rates in force.
+    assert!(html.contains("НДС 20% — не действует"), "{html}");
+    assert!(html.contains("действовала по 31.12.2025"));
+    assert!(html.contains(r#"<option value="vat22""#));
+    let entities = app.get("/staff/admin/entities", Some(&cookie)).await.body;
+    assert!(entities.contains("Ставки НДС") && entities.contains(r#"data-vat="vat20""#));
+}
