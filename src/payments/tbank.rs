@@ -648,7 +648,6 @@ impl PaymentGateway for TbankGateway {
                 });
             }
         }
-        self.memory().unanswered.insert(key.clone(), now.amount);
         let mut cancel = params([
             ("PaymentId", request.payment_id.clone().into()),
             ("Amount", amount.into()),
@@ -665,6 +664,7 @@ impl PaymentGateway for TbankGateway {
             }
             cancel.insert("Receipt".into(), receipt_json(r, None)?);
         }
+        self.memory().unanswered.insert(key.clone(), now.amount);
         let answer = match self.call_ok("Cancel", cancel).await {
             Ok(a) => a,
             Err(GatewayError::Refused(reason)) => {
@@ -993,8 +993,8 @@ mod tests {
                 name: "Прочистка".into(),
                 unit: "шт".into(),
                 quantity: Decimal::new(15, 1),
-                price: Money::from_kopecks(100_00),
-                amount: Money::from_kopecks(150_00),
+                price: Money::from_kopecks(10_000),
+                amount: Money::from_kopecks(15_000),
                 vat_code: "vat22".into(),
                 subject: PaymentSubject::Service,
                 mode: PaymentMode::FullPrepayment,
@@ -1010,7 +1010,7 @@ mod tests {
         assert_eq!(v["Items"][0]["PaymentMethod"], "full_prepayment");
         assert_eq!(v["Items"][0]["PaymentObject"], "service");
         assert!(v.get("Payments").is_none());
-        let closing = receipt_json(&r, Some(Money::from_kopecks(150_00))).unwrap();
+        let closing = receipt_json(&r, Some(Money::from_kopecks(15_000))).unwrap();
         assert_eq!(closing["Payments"]["AdvancePayment"], 15000);
         assert_eq!(closing["Payments"]["Electronic"], 0);
         let mut bad = r.clone();

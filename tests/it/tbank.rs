@@ -5,7 +5,7 @@
 use crate::common::{self, scalar, TestApp};
 use crate::fake_tbank::{FakeTbank, Fault, PASSWORD, TERMINAL_KEY};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use suz::error::AppError;
 use suz::invoices::rules::{DiscountKind, LineInput};
 use suz::payments::api::Started;
@@ -183,8 +183,9 @@ async fn a_card_payment_is_signed_checked_and_paid_by_its_notification() {
     );
     assert_eq!(init["SuccessURL"], init["FailURL"]);
     assert!(init.get("Recurrent").is_none());
-    if let Some(receipt) = init.get("Receipt") {
+    {
         // The receipts code builds it; the fake checked the sums and codes.
+        let receipt = &init["Receipt"];
         assert_eq!(receipt["Email"], "r@example.ru");
         let sum: i64 = receipt["Items"]
             .as_array()
@@ -871,8 +872,13 @@ async fn the_fiscal_notification_is_answered_ok_and_stored_on_the_receipt() {
     let (_, invoice, _) = shop.invoice("tbank-receipt").await;
     let (payment, _) = shop.pay(invoice, cards::SUCCESS).await;
     let id = shop.provider_id(payment).await;
-    let receipt = shop.fake.payment(&id).receipt.clone();
-    let sent = receipt.clone().unwrap_or_else(|| json!({"Items": []}));
+    let sent = shop
+        .fake
+        .payment(&id)
+        .receipt
+        .clone()
+        .expect("Init carried the receipt");
+    assert_eq!(sent["Items"][0]["PaymentMethod"], "full_prepayment");
     let d = shop
         .fake
         .notify_receipt(&id, "Income", TOTAL, sent.clone(), 101)
@@ -883,17 +889,70 @@ async fn the_fiscal_notification_is_answered_ok_and_stored_on_the_receipt() {
         .fake
         .notify_receipt(&id, "Income", TOTAL, sent, 101)
         .await);
-    if receipt.is_some() {
-        let (state, fn_number, url): (String, Option<String>, Option<String>) = sqlx::query_as(
-            "select state, fn_number, url from receipts where payment_id = ? and kind in ('prepayment', 'full_payment')",
-        )
-        .bind(payment)
-        .fetch_one(shop.app.pool())
-        .await
-        .unwrap();
-        assert_eq!(state, "registered");
-        assert_eq!(fn_number.as_deref(), Some("7380440700076549"));
-        assert_eq!(url.as_deref(), Some("https://ofd.example/check/17"));
+    let (state, fn_number, url): (String, Option<String>, Option<String>) = sqlx::query_as(
+        "select state, fn_number, url from receipts where payment_id = ? and kind in ('prepayment', 'full_payment')",
+    )
+    .bind(payment)
+    .fetch_one(shop.app.pool())
+    .await
+    .unwrap();
+    assert_eq!(state, "registered");
+    assert_eq!(fn_number.as_deref(), Some("7380440700076549"));
+    assert_eq!(url.as_deref(), Some("https://ofd.example/check/17"));
+    shop.no_violations();
+}
+
+#[tokio::test]
+async fn the_closing_receipt_offsets_the_prepayment_once_when_the_order_is_done() {
+    let shop = Shop::new().await;
+    let (order, _, payment, id) = paid(&shop, "tbank-closing").await;
+    let prepaid = shop.fake.payment(&id).receipt.clone();
+    let prepaid = prepaid.expect("the demo entity's receipts go through the acquirer");
+    assert_eq!(prepaid["Items"][0]["PaymentMethod"], "full_prepayment");
+    let master = shop.app.staff_user("master@demo.ru").await;
+    suz::orders::service::change_state(
+        shop.app.pool(),
+        &master,
+        suz::orders::service::StateChange {
+            order_id: order,
+            version: shop.app.order_version(order).await,
+            status: suz::orders::status::OrderStatus::Done,
+            assignee_id: Some(master.staff_id),
+            comment: String::new(),
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    for dt in [5, 30, 90] {
+        jobs::tick(&shop.app.state, now() + dt).await;
     }
+    let sent = shop.fake.requests("SendClosingReceipt");
+    assert_eq!(sent.len(), 1, "sent once");
+    assert_eq!(sent[0].body["PaymentId"], id);
+    let receipt = &sent[0].body["Receipt"];
+    assert_eq!(receipt["Payments"]["AdvancePayment"], TOTAL);
+    assert_eq!(receipt["Payments"]["Electronic"], 0);
+    assert!(receipt["Items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["PaymentMethod"] == "full_payment"));
+    assert_eq!(shop.fake.payment(&id).closing_receipts.len(), 1);
+
+    // Its fiscal data arrives by notification and is stored on the offset receipt.
+    ok(&shop
+        .fake
+        .notify_receipt(&id, "Income", TOTAL, receipt.clone(), 202)
+        .await);
+    let (state, document): (String, Option<String>) = sqlx::query_as(
+        "select state, fiscal_document from receipts where payment_id = ? and kind = 'offset'",
+    )
+    .bind(payment)
+    .fetch_one(shop.app.pool())
+    .await
+    .unwrap();
+    assert_eq!(state, "registered");
+    assert_eq!(document.as_deref(), Some("202"));
     shop.no_violations();
 }
