@@ -866,7 +866,7 @@ mod tests {
         for bad in ["", ".50", "1.234", "1,00", "-1.00", "1e3", "12.3a"] {
             assert_eq!(parse_rubles(bad), None, "{bad}");
         }
-        for k in [0, 1, 99, 100, 101, 2_640, 9_999_999_99] {
+        for k in [0, 1, 99, 100, 101, 2_640, 999_999_999] {
             let m = Money::from_kopecks(k);
             assert_eq!(parse_rubles(&rubles(m)), Some(m));
         }
