@@ -116,13 +116,16 @@ fn error(status: StatusCode, code: &str, description: &str, parameter: Option<&s
     (status, Json(body)).into_response()
 }
 
-fn invalid(description: &str, parameter: &str) -> Response {
-    error(
+/// A refusal as a handler's error (boxed: a response is large).
+type Refusal = Box<Response>;
+
+fn invalid(description: &str, parameter: &str) -> Refusal {
+    Box::new(error(
         StatusCode::BAD_REQUEST,
         "invalid_request",
         description,
         Some(parameter),
-    )
+    ))
 }
 
 /// «N.NN» to kopecks; anything else is refused.
@@ -143,7 +146,7 @@ fn rub(k: i64) -> Value {
     json!({"value": format!("{}.{:02}", k / 100, k % 100), "currency": "RUB"})
 }
 
-fn money(a: &Value, parameter: &str) -> Result<i64, Response> {
+fn money(a: &Value, parameter: &str) -> Result<i64, Refusal> {
     if a.get("currency").and_then(Value::as_str) != Some("RUB") {
         return Err(invalid("currency must be RUB", parameter));
     }
@@ -171,7 +174,7 @@ const PAYMENT_SUBJECTS: [&str; 8] = [
 ];
 
 /// Checks receipt items: codes, «N.NN» unit prices, quantities; returns Σ price × quantity.
-fn items_total(items: &Value) -> Result<i64, Response> {
+fn items_total(items: &Value) -> Result<i64, Refusal> {
     let items = items
         .as_array()
         .filter(|i| !i.is_empty())
@@ -222,7 +225,7 @@ fn items_total(items: &Value) -> Result<i64, Response> {
     i64::try_from(total).map_err(|_| invalid("too much", "receipt.items"))
 }
 
-fn check_customer(c: &Value) -> Result<(), Response> {
+fn check_customer(c: &Value) -> Result<(), Refusal> {
     let email = c["email"].as_str().is_some_and(|e| e.contains('@'));
     let phone = c["phone"]
         .as_str()
@@ -237,7 +240,7 @@ fn check_customer(c: &Value) -> Result<(), Response> {
     }
 }
 
-fn check_tax(v: &Value) -> Result<(), Response> {
+fn check_tax(v: &Value) -> Result<(), Refusal> {
     if v.is_null() || v.as_u64().is_some_and(|t| (1..=6).contains(&t)) {
         Ok(())
     } else {
@@ -249,7 +252,7 @@ fn check_tax(v: &Value) -> Result<(), Response> {
 }
 
 /// A payment's or refund's receipt, which must sum to `amount` exactly.
-fn check_receipt(r: &Value, amount: i64) -> Result<(), Response> {
+fn check_receipt(r: &Value, amount: i64) -> Result<(), Refusal> {
     check_customer(&r["customer"])?;
     check_tax(&r["tax_system_code"])?;
     let total = items_total(&r["items"])?;
@@ -587,7 +590,7 @@ fn gate(
             None | Some("") => {
                 return (
                     at,
-                    Gate::Answer(invalid(
+                    Gate::Answer(*invalid(
                         "Idempotence-Key header is missing",
                         "Idempotence-Key",
                     )),
@@ -596,7 +599,7 @@ fn gate(
             Some(k) if k.len() > 64 => {
                 return (
                     at,
-                    Gate::Answer(invalid("Idempotence-Key is too long", "Idempotence-Key")),
+                    Gate::Answer(*invalid("Idempotence-Key is too long", "Idempotence-Key")),
                 )
             }
             _ => {}
@@ -616,12 +619,12 @@ async fn idempotent(
     endpoint: &str,
     headers: HeaderMap,
     body: Value,
-    run: impl FnOnce(&mut Store, &str, &Value) -> Result<Value, Response>,
+    run: impl FnOnce(&mut Store, &str, &Value) -> Result<Value, Refusal>,
 ) -> Response {
     let (at, g) = gate(shared, "POST", endpoint.into(), &headers, &body);
     let hang = matches!(g, Gate::Hang);
     let answer = match g {
-        Gate::Answer(r) => Err(r),
+        Gate::Answer(r) => Err(Box::new(r)),
         Gate::Go | Gate::Hang => {
             let mut s = shared.store.lock().unwrap();
             let key = headers["idempotence-key"].to_str().unwrap().to_owned();
@@ -650,11 +653,11 @@ async fn finish_call(
     shared: &Shared,
     at: usize,
     hang: bool,
-    answer: Result<Value, Response>,
+    answer: Result<Value, Refusal>,
 ) -> Response {
     let response = match answer {
         Ok(v) => (StatusCode::OK, Json(v)).into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     };
     if hang {
         // Done, but the answer never comes: the client gives up.
@@ -784,15 +787,15 @@ async fn get_payment(
     );
     let hang = matches!(g, Gate::Hang);
     let answer = match g {
-        Gate::Answer(r) => Err(r),
+        Gate::Answer(r) => Err(Box::new(r)),
         _ => match sh.store.lock().unwrap().payments.get(&id) {
             Some(p) => Ok(Store::public(p)),
-            None => Err(error(
+            None => Err(Box::new(error(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "Payment doesn't exist",
                 None,
-            )),
+            ))),
         },
     };
     finish_call(&sh, at, hang, answer).await
@@ -858,15 +861,15 @@ async fn get_refund(
     let (at, g) = gate(&sh, "GET", format!("/refunds/{id}"), &headers, &Value::Null);
     let hang = matches!(g, Gate::Hang);
     let answer = match g {
-        Gate::Answer(r) => Err(r),
+        Gate::Answer(r) => Err(Box::new(r)),
         _ => match sh.store.lock().unwrap().refunds.get(&id) {
             Some(r) => Ok(r.clone()),
-            None => Err(error(
+            None => Err(Box::new(error(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "Refund doesn't exist",
                 None,
-            )),
+            ))),
         },
     };
     finish_call(&sh, at, hang, answer).await
@@ -884,7 +887,7 @@ async fn list_refunds(
     let (at, g) = gate(&sh, "GET", path, &headers, &Value::Null);
     let hang = matches!(g, Gate::Hang);
     let answer = match g {
-        Gate::Answer(r) => Err(r),
+        Gate::Answer(r) => Err(Box::new(r)),
         _ => {
             let s = sh.store.lock().unwrap();
             let items: Vec<Value> = s
@@ -967,7 +970,7 @@ async fn list_receipts(
     let (at, g) = gate(&sh, "GET", path, &headers, &Value::Null);
     let hang = matches!(g, Gate::Hang);
     let answer = match g {
-        Gate::Answer(r) => Err(r),
+        Gate::Answer(r) => Err(Box::new(r)),
         _ if field.is_empty() => Err(invalid("payment_id or refund_id", "payment_id")),
         _ => {
             let s = sh.store.lock().unwrap();

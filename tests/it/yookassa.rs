@@ -193,6 +193,21 @@ async fn a_card_payment_is_created_once_paid_on_the_page_and_applied_as_the_api_
     assert_eq!(body["metadata"]["invoice_id"], s.invoice.to_string());
     assert_eq!(body["metadata"]["order_id"], s.order_id.to_string());
     assert!(body["description"].as_str().unwrap().chars().count() <= 128);
+    // The receipt made with the payment goes with it: «Предоплата 100%» (the work is not
+    // done yet) of the invoice's one line, at its unit price.
+    let receipt = &body["receipt"];
+    assert_eq!(receipt["customer"], json!({"email": "ivanov@example.ru"}));
+    assert_eq!(
+        receipt["tax_system_code"], 2,
+        "УСН доход, the entity's default"
+    );
+    assert_eq!(
+        receipt["items"],
+        json!([{"description": "Прочистка засора", "quantity": "1.00",
+                "amount": {"value": "1200.00", "currency": "RUB"}, "vat_code": 1,
+                "payment_mode": "full_prepayment", "payment_subject": "service",
+                "measure": "piece"}])
+    );
 
     let (status, back) = s.fake.pay_on_page(&url, cards::SUCCESS).await;
     assert_eq!(status, 303);
@@ -219,6 +234,10 @@ async fn a_card_payment_is_created_once_paid_on_the_page_and_applied_as_the_api_
         1
     );
     assert_eq!(invoice_status(&s, s.invoice).await, "paid");
+    let registered = s.fake.receipts();
+    assert_eq!(registered.len(), 1);
+    assert_eq!(registered[0]["type"], "payment");
+    assert_eq!(registered[0]["payment_id"], provider_id.as_str());
     let (fee, mask): (i64, String) =
         sqlx::query_as("select fee_kopecks, card_mask from payments where payment_id = ?")
             .bind(started.payment_id)
@@ -578,6 +597,14 @@ async fn partial_and_full_refunds_go_back_through_yookassa_with_their_own_keys()
         posted[0].body["amount"],
         json!({"value": "300.00", "currency": "RUB"})
     );
+    // «Возврат прихода» with exactly the refunded line.
+    let receipt = &posted[0].body["receipt"];
+    assert_eq!(receipt["customer"], json!({"email": "ivanov@example.ru"}));
+    let items = receipt["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["description"], "Прочистка засора");
+    assert_eq!(items[0]["quantity"], "1.00");
+    assert_eq!(items[0]["amount"]["value"], "300.00");
     assert!(posted[0].body["description"]
         .as_str()
         .unwrap()
@@ -1045,4 +1072,82 @@ async fn receipts_go_with_payments_refunds_and_on_their_own_as_yookassa_document
         fiscal.registered_at,
         suz::payments::yookassa::parse_timestamp("2026-12-02T10:15:30.412Z")
     );
+}
+
+#[tokio::test]
+async fn a_yookassa_payments_receipts_are_registered_and_offset_once_the_work_is_done() {
+    let s = shop("yk-receipts-1").await;
+    let provider_payment = paid(&s).await;
+    let receipt_state = |kind: &'static str| {
+        let pool = s.app.pool().clone();
+        let invoice = s.invoice;
+        async move {
+            sqlx::query_as::<_, (String, Option<String>, Option<String>)>(
+                "select state, fn_number, provider_receipt_id from receipts where invoice_id = ? and kind = ?",
+            )
+            .bind(invoice)
+            .bind(kind)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    // The prepayment receipt went with the payment; polling reads its fiscal data.
+    assert_eq!(receipt_state("prepayment").await.0, "sent");
+    suz::receipts::service::recover(&s.app.state, now() + 600)
+        .await
+        .unwrap();
+    let (st, fn_number, id) = receipt_state("prepayment").await;
+    assert_eq!(st, "registered");
+    assert_eq!(fn_number.as_deref(), Some("9288000100115785"));
+    assert_eq!(Value::String(id.unwrap()), s.fake.receipts()[0]["id"]);
+    assert!(!s
+        .fake
+        .requests("GET", &format!("/receipts?payment_id={provider_payment}"))
+        .is_empty());
+
+    // «Выполнено»: «Полный расчет» offsetting the prepayment, sent once.
+    let dispatcher = s.app.staff_user("dispatcher@demo.ru").await;
+    let assignee: Option<i64> =
+        sqlx::query_scalar("select assignee_id from orders where order_id = ?")
+            .bind(s.order_id)
+            .fetch_one(s.app.pool())
+            .await
+            .unwrap();
+    suz::orders::service::change_state(
+        s.app.pool(),
+        &dispatcher,
+        suz::orders::service::StateChange {
+            order_id: s.order_id,
+            version: s.app.order_version(s.order_id).await,
+            status: suz::orders::status::OrderStatus::Done,
+            assignee_id: assignee,
+            comment: String::new(),
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    for dt in [700, 800] {
+        suz::receipts::service::recover(&s.app.state, now() + dt)
+            .await
+            .unwrap();
+    }
+    let posted = s.fake.requests("POST", "/receipts");
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let body = &posted[0].body;
+    assert_eq!(body["type"], "payment");
+    assert_eq!(body["payment_id"], provider_payment.as_str());
+    assert_eq!(
+        body["settlements"],
+        json!([{"type": "prepayment", "amount": {"value": "1200.00", "currency": "RUB"}}])
+    );
+    assert_eq!(body["items"][0]["payment_mode"], "full_payment");
+    assert_eq!(body["items"][0]["amount"]["value"], "1200.00");
+    s.fake.register_receipts();
+    suz::receipts::service::recover(&s.app.state, now() + 900)
+        .await
+        .unwrap();
+    assert_eq!(receipt_state("offset").await.0, "registered");
+    assert_eq!(s.fake.requests("POST", "/receipts").len(), 1);
 }
