@@ -1,4 +1,3 @@
-#![allow(clippy::result_large_err)] // the fake answers axum responses as its errors
 //! A contract fake of ЮKassa API v3 on 127.0.0.1: payments, refunds, receipts, the
 //! hosted confirmation page and notifications, kept in memory. Every request is recorded
 //! and CHECKED the way ЮKassa documents it: Basic auth with the shop's id and secret key,
