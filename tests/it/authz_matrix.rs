@@ -685,11 +685,13 @@ fn routes() -> Vec<Row> {
                 .to_vec(),
         }),
         // A shop's own notification address: an unknown account is not there for anyone.
-        r("/payments/webhook/{account}", "NNNNNNNNN", |_, _, _| Call::Post {
-            path: s("/payments/webhook/999999"),
-            content_type: "application/json",
-            body: br#"{"type":"notification","event":"payment.succeeded","object":{"id":"p"}}"#
-                .to_vec(),
+        r("/payments/webhook/{account}", "NNNNNNNNN", |_, _, _| {
+            Call::Post {
+                path: s("/payments/webhook/999999"),
+                content_type: "application/json",
+                body: br#"{"type":"notification","event":"payment.succeeded","object":{"id":"p"}}"#
+                    .to_vec(),
+            }
         }),
         r("/api/live", "UAAAAAAAA", |_, _, _| {
             Call::Get(s("/api/live"))
