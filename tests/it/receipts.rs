@@ -434,47 +434,78 @@ async fn a_partial_refund_gets_a_refund_receipt_with_exactly_the_refunded_lines(
         )]
     );
     // What the sandbox was sent with the refund is exactly that.
-    let body: String =
-        sqlx::query_scalar("select body from sandbox_receipts where kind = 'refund'")
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
+    let body: String = sqlx::query_scalar(
+        "select body from sandbox_receipts where kind = 'refund' order by created_at, id limit 1",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
     let kept: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(kept["amount"], 108_000);
     assert_eq!(kept["receipt"]["lines"].as_array().unwrap().len(), 1);
 
-    // Done: the offset is what the refund left — 2 × 1 080,00 and the visit.
+    // A second refund of the same payment gets its own receipt.
+    refunds::create(
+        &app.state,
+        &master,
+        RefundInput {
+            invoice_id: p.invoice,
+            full: false,
+            lines: vec![RefundLineInput {
+                line_id: p.lines[1],
+                quantity: "1".into(),
+                unit_price: "500".into(),
+            }],
+            reason: "Выезд не понадобился".into(),
+            request_id: None,
+            key: "rcpt-refund-key-2".into(),
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    settle(&app, now()).await;
+    let r = rows(&app, p.order_id).await;
+    assert_eq!(
+        (r[2].kind.as_str(), r[2].state.as_str(), r[2].total_kopecks),
+        ("refund", "registered", 50_000),
+        "{:?}",
+        r[2]
+    );
+    assert_eq!(
+        lines(&app, r[2].receipt_id).await,
+        vec![line(
+            "Выезд сантехника",
+            "1",
+            50_000,
+            50_000,
+            "none",
+            "full_prepayment"
+        )]
+    );
+
+    // Done: the offset is what the refunds left — 2 × 1 080,00.
     set_status(&app, p.order_id, OrderStatus::Done)
         .await
         .unwrap();
     settle(&app, now()).await;
     let r = rows(&app, p.order_id).await;
     assert_eq!(
-        (r[2].kind.as_str(), r[2].state.as_str(), r[2].total_kopecks),
-        ("offset", "registered", 266_000),
+        (r[3].kind.as_str(), r[3].state.as_str(), r[3].total_kopecks),
+        ("offset", "registered", 216_000),
         "{:?}",
-        r[2]
+        r[3]
     );
     assert_eq!(
-        lines(&app, r[2].receipt_id).await,
-        vec![
-            line(
-                "Прочистка засора",
-                "2",
-                108_000,
-                216_000,
-                "none",
-                "full_payment"
-            ),
-            line(
-                "Выезд сантехника",
-                "1",
-                50_000,
-                50_000,
-                "none",
-                "full_payment"
-            ),
-        ]
+        lines(&app, r[3].receipt_id).await,
+        vec![line(
+            "Прочистка засора",
+            "2",
+            108_000,
+            216_000,
+            "none",
+            "full_payment"
+        )]
     );
     assert_eq!(
         receipt_differences(&app, p.order_id).await,
