@@ -65,9 +65,17 @@ export function watchForCrashes(page: Page): string[] {
   return crashes;
 }
 
-/** A resident signed in on a phone, in a browser context of their own. */
+/** A resident signed in on a phone, in a browser context of their own, coming from an
+ * address of its own (as `X-Forwarded-For` from the proxy; the e2e server trusts it), so
+ * that the whole suite's sign-ins are not one address's code requests. */
 export async function residentPage(browser: Browser, phone: string): Promise<{ ctx: BrowserContext; page: Page }> {
-  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: "ru-RU" });
+  const ctx = await browser.newContext({
+    viewport: { width: 390, height: 844 },
+    isMobile: true,
+    hasTouch: true,
+    locale: "ru-RU",
+    extraHTTPHeaders: { "X-Forwarded-For": `10.0.0.${Number(phone.slice(-2))}` },
+  });
   const page = await ctx.newPage();
   await signInResident(page, phone);
   return { ctx, page };

@@ -604,7 +604,7 @@ fn EntityForm(save: ServerAction<AdminSaveEntity>, entity: Option<AdminEntity>) 
             </select></label>
             <label>"ИНН"<input name="inn" inputmode="numeric" value=inn/></label>
             {errors_view(sv, "inn")}
-            <label>"Реквизиты"<textarea name="details" rows="3">{details}</textarea></label>
+            <label>"Реквизиты"<textarea name="details" rows="3" prop:value=details></textarea></label>
             <button type="submit" class="primary">{if id.is_some() { "Сохранить реквизиты" } else { "Добавить" }}</button>
             {saved_view(sv)}
             {general_view(sv)}

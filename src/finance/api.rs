@@ -149,13 +149,18 @@ pub fn kind_label(kind: &str) -> &'static str {
     }
 }
 
+/// What an entry is called, with the method of its payment (`sbp`, `card`) if it has one.
+pub fn entry_label(kind: &str, method: Option<&str>) -> &'static str {
+    match (kind, method) {
+        ("card_payment", Some("sbp")) => "Оплата через СБП",
+        ("refund", Some("sbp")) => "Возврат (СБП)",
+        (kind, _) => kind_label(kind),
+    }
+}
+
 impl EntryView {
     pub fn kind_label(&self) -> &'static str {
-        match (self.kind.as_str(), self.method.as_deref()) {
-            ("card_payment", Some("sbp")) => "Оплата через СБП",
-            ("refund", Some("sbp")) => "Возврат (СБП)",
-            (kind, _) => kind_label(kind),
-        }
+        entry_label(&self.kind, self.method.as_deref())
     }
 }
 

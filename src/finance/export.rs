@@ -3,7 +3,7 @@
 //! while a blocking thread writes the last one into constant-memory worksheets; the file
 //! is streamed back and removed.
 
-use super::api::{kind_label, OrderLine, Totals};
+use super::api::{entry_label, OrderLine, Totals};
 use super::rules::Period;
 use super::service;
 use crate::auth::model::Viewer;
@@ -32,6 +32,8 @@ pub struct ExportQuery {
 struct EntryRow {
     order_id: i64,
     kind: String,
+    /// The method of the entry's payment (`card`, `sbp`), if it has one.
+    method: Option<String>,
     invoice_id: i64,
     payment_id: Option<i64>,
     refund_id: Option<i64>,
@@ -165,10 +167,12 @@ pub async fn write(
             i64,
             i64,
             i64,
+            Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
             "select entry_id, order_id, kind, invoice_id, payment_id, refund_id, at, adjustment, amount_kopecks, \
-             fee_kopecks, commission_kopecks, payout_kopecks from ledger_entries \
+             fee_kopecks, commission_kopecks, payout_kopecks, \
+             (select p.method from payments p where p.payment_id = ledger_entries.payment_id) from ledger_entries \
              where period = ? and legal_entity_id = ? and entry_id > ? order by entry_id limit ?",
         )
         .bind(period.to_string())
@@ -185,6 +189,7 @@ pub async fn write(
             .map(|r| EntryRow {
                 order_id: r.1,
                 kind: r.2,
+                method: r.12,
                 invoice_id: r.3,
                 payment_id: r.4,
                 refund_id: r.5,
@@ -346,7 +351,7 @@ fn write_pages(
                 for r in &rows {
                     ws.write_number(entry_row, 0, r.order_id as f64)
                         .map_err(e)?;
-                    ws.write_string(entry_row, 1, kind_label(&r.kind))
+                    ws.write_string(entry_row, 1, entry_label(&r.kind, r.method.as_deref()))
                         .map_err(e)?;
                     if let Some(d) = crate::orders::export::excel_time(r.at, service::zone()) {
                         ws.write_datetime_with_format(entry_row, 2, &d, &date)

@@ -190,7 +190,7 @@ pub async fn book_card_payment(
     conn: &mut SqliteConnection,
     payment_id: i64,
     received: Money,
-    provider_fee: Money,
+    provider_fee: Option<Money>,
     now: i64,
 ) -> AppResult<bool> {
     let (order_id, invoice_id, surcharge, entity, method): (i64, i64, i64, i64, String) =
@@ -218,7 +218,7 @@ pub async fn book_card_payment(
             split,
             term_id,
             rate_id,
-            provider_fee: Some(provider_fee),
+            provider_fee,
         },
         now,
     )
@@ -366,8 +366,8 @@ pub async fn book_refund(conn: &mut SqliteConnection, refund_id: i64, now: i64) 
 /// invoices, succeeded card payments and refunds without an entry. Idempotent.
 pub async fn backfill(pool: &SqlitePool) -> AppResult<usize> {
     let mut n = 0;
-    let payments: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
-        "select p.payment_id, p.amount_kopecks, coalesce(p.fee_kopecks, 0), p.updated_at from payments p \
+    let payments: Vec<(i64, i64, Option<i64>, i64)> = sqlx::query_as(
+        "select p.payment_id, p.amount_kopecks, p.fee_kopecks, p.updated_at from payments p \
          where p.status = 'succeeded' and not exists \
          (select 1 from ledger_entries e where e.event_key = 'payment:' || p.payment_id)",
     )
@@ -403,7 +403,7 @@ pub async fn backfill(pool: &SqlitePool) -> AppResult<usize> {
                 &mut tx,
                 id,
                 Money::from_kopecks(amount),
-                Money::from_kopecks(fee),
+                fee.map(Money::from_kopecks),
                 at,
             )
             .await?,

@@ -5,6 +5,11 @@
 //! some card payments are partly refunded, some cash payments are cancelled. The app and
 //! its embedded sandbox must be served (webhooks travel over HTTP); their shared clock is
 //! moved through the month. Then [`check`] proves the books balance to the kopeck.
+//!
+//! The provider is the embedded sandbox ([`Sandbox`]) for the command; the tests run the
+//! same month against the contract fakes of ЮKassa and Т-Банк through [`run_with`] and
+//! [`check_with`], with a [`Provider`] that delivers the fake's notifications and reads
+//! its books.
 
 use super::rules::Period;
 use crate::auth::model::StaffUser;
@@ -21,6 +26,47 @@ use crate::refunds::service::RefundInput;
 use crate::server::jobs::payments_tick;
 use crate::server::state::AppState;
 use serde::Serialize;
+
+/// The payment provider's side of a simulated month.
+#[async_trait::async_trait]
+pub trait Provider: Sync {
+    /// Sends the notifications the provider has waiting; called before the app's jobs run
+    /// (the sandbox sends its own with the jobs).
+    async fn deliver(&self);
+    /// The provider's own books: succeeded payments, the fees it kept if it reports them
+    /// per payment, succeeded refunds, in kopecks.
+    async fn books(&self, state: &AppState) -> AppResult<(i64, Option<i64>, i64)>;
+}
+
+/// The embedded sandbox: its notifications go out with the app's jobs, its books are its
+/// tables.
+pub struct Sandbox;
+
+#[async_trait::async_trait]
+impl Provider for Sandbox {
+    async fn deliver(&self) {}
+
+    async fn books(&self, state: &AppState) -> AppResult<(i64, Option<i64>, i64)> {
+        let (paid, fees): (i64, i64) = sqlx::query_as(
+            "select coalesce(sum(amount_kopecks), 0), coalesce(sum(fee_kopecks), 0) from sandbox_payments where status = 'succeeded'",
+        )
+        .fetch_one(&state.pool)
+        .await?;
+        let refunded: i64 = sqlx::query_scalar(
+            "select coalesce(sum(amount_kopecks), 0) from sandbox_refunds where status = 'succeeded'",
+        )
+        .fetch_one(&state.pool)
+        .await?;
+        Ok((paid, Some(fees), refunded))
+    }
+}
+
+/// The provider's notifications, then the app's payment jobs.
+async fn tick(state: &AppState, provider: &dyn Provider, at: i64) {
+    provider.deliver().await;
+    payments_tick(state, at).await;
+    provider.deliver().await;
+}
 
 /// What happened in a simulated month.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -143,8 +189,19 @@ async fn card_payment(
     pay_on_page(state, &url, card).await
 }
 
-/// Runs a month of `orders` orders in `period`.
+/// Runs a month of `orders` orders in `period` with the embedded sandbox.
 pub async fn run(state: &AppState, period: Period, orders: u64, seed: u64) -> AppResult<Outcome> {
+    run_with(state, &Sandbox, period, orders, seed).await
+}
+
+/// Runs a month of `orders` orders in `period` against `provider`.
+pub async fn run_with(
+    state: &AppState,
+    provider: &dyn Provider,
+    period: Period,
+    orders: u64,
+    seed: u64,
+) -> AppResult<Outcome> {
     let started = std::time::Instant::now();
     let offset = state.config.utc_offset_minutes;
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
@@ -297,7 +354,7 @@ pub async fn run(state: &AppState, period: Period, orders: u64, seed: u64) -> Ap
                     0 => {
                         // Declined first; the resident tries again with another card.
                         card_payment(state, resident, invoice_id, cards::DECLINE, pay_at).await?;
-                        payments_tick(state, pay_at + 2).await;
+                        tick(state, provider, pay_at + 2).await;
                         state.clock.set(pay_at + 30);
                         out.declined_then_paid += 1;
                         cards::SUCCESS
@@ -334,7 +391,7 @@ pub async fn run(state: &AppState, period: Period, orders: u64, seed: u64) -> Ap
         }
         // Webhooks arrive in batches: late by up to a few orders' time.
         if i % 8 == 7 {
-            payments_tick(state, pay_at + 1).await;
+            tick(state, provider, pay_at + 1).await;
             out.refunds += due_refunds(state, &staff, &mut to_refund, pay_at, &mut rng).await?;
             out.cash_cancelled += due_cancels(state, &staff, &mut to_cancel, pay_at).await?;
         }
@@ -343,7 +400,7 @@ pub async fn run(state: &AppState, period: Period, orders: u64, seed: u64) -> Ap
     let mut t = end - 600;
     for _ in 0..12 {
         state.clock.set(t);
-        payments_tick(state, t).await;
+        tick(state, provider, t).await;
         out.refunds += due_refunds(state, &staff, &mut to_refund, t, &mut rng).await?;
         out.cash_cancelled += due_cancels(state, &staff, &mut to_cancel, t).await?;
         t += 120;
@@ -356,7 +413,7 @@ pub async fn run(state: &AppState, period: Period, orders: u64, seed: u64) -> Ap
     for _ in 0..12 {
         t += 120;
         state.clock.set(t);
-        payments_tick(state, t).await;
+        tick(state, provider, t).await;
     }
     state.clock.set(crate::time::now());
     out.seconds = started.elapsed().as_secs_f64();
@@ -451,16 +508,23 @@ pub struct BooksCheck {
     pub fees: i64,
     pub commission: i64,
     pub payout: i64,
-    /// The provider's own books: succeeded payments, their fees and succeeded refunds.
+    /// The provider's own books: succeeded payments, their fees (if it reports them per
+    /// payment) and succeeded refunds.
     pub provider_paid: i64,
-    pub provider_fees: i64,
+    pub provider_fees: Option<i64>,
     pub provider_refunded: i64,
     pub problems: Vec<String>,
 }
 
 /// Reconciles every entity's every month in the ledger and compares the ledger with the
-/// provider's books.
+/// sandbox's books.
 pub async fn check(state: &AppState) -> AppResult<BooksCheck> {
+    check_with(state, &Sandbox).await
+}
+
+/// Reconciles every entity's every month in the ledger and compares the ledger with
+/// `provider`'s books.
+pub async fn check_with(state: &AppState, provider: &dyn Provider) -> AppResult<BooksCheck> {
     let pairs: Vec<(i64, String)> = sqlx::query_as(
         "select distinct legal_entity_id, period from ledger_entries order by period, legal_entity_id",
     )
@@ -496,20 +560,11 @@ pub async fn check(state: &AppState) -> AppResult<BooksCheck> {
         out.commission += r.totals.commission.kopecks();
         out.payout += r.totals.payout.kopecks();
     }
-    let (paid, fees): (i64, i64) = sqlx::query_as(
-        "select coalesce(sum(amount_kopecks), 0), coalesce(sum(fee_kopecks), 0) from sandbox_payments where status = 'succeeded'",
-    )
-    .fetch_one(&state.pool)
-    .await?;
-    let refunded: i64 = sqlx::query_scalar(
-        "select coalesce(sum(amount_kopecks), 0) from sandbox_refunds where status = 'succeeded'",
-    )
-    .fetch_one(&state.pool)
-    .await?;
+    let (paid, fees, refunded) = provider.books(state).await?;
     out.provider_paid = paid;
     out.provider_fees = fees;
     out.provider_refunded = refunded;
-    if fees != out.fees {
+    if let Some(fees) = fees.filter(|f| *f != out.fees) {
         out.problems.push(format!(
             "платёжная система удержала {} эквайринга, по тарифу {}",
             Money::from_kopecks(fees),

@@ -319,8 +319,9 @@ pub struct ProviderPayment {
     pub card_token: Option<String>,
     /// «•••• 4242»
     pub card_mask: Option<String>,
-    /// The acquiring fee the provider keeps.
-    pub fee: Money,
+    /// The acquiring fee the provider keeps, where it reports one per payment (Т-Банк does
+    /// not: the ledger books the rate of «Комиссии и эквайринг» either way).
+    pub fee: Option<Money>,
     pub failure: Option<String>,
     #[serde(default)]
     pub method: PayMethod,

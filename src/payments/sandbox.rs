@@ -188,7 +188,7 @@ impl PaymentRow {
                 .then(|| self.card_token.clone())
                 .flatten(),
             card_mask: self.card_mask.clone(),
-            fee: Money::from_kopecks(self.fee_kopecks),
+            fee: Some(Money::from_kopecks(self.fee_kopecks)),
             failure: self.failure.clone(),
             method,
         }

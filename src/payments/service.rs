@@ -434,7 +434,7 @@ pub async fn apply(
             sqlx::query(
                 "update payments set status = 'succeeded', fee_kopecks = ?, card_mask = ?, updated_at = ? where payment_id = ?",
             )
-            .bind(p.fee.kopecks())
+            .bind(p.fee.map(Money::kopecks))
             .bind(&p.card_mask)
             .bind(now)
             .bind(payment_id)
@@ -620,9 +620,10 @@ pub async fn result(
         provider_payment_id: Option<String>,
         failure: Option<String>,
         account_id: Option<i64>,
+        method: String,
     }
     let row: Option<Row> = sqlx::query_as(
-        "select status, provider_payment_id, failure, account_id from payments where payment_id = ? and resident_id = ?",
+        "select status, provider_payment_id, failure, account_id, method from payments where payment_id = ? and resident_id = ?",
     )
     .bind(payment_id)
     .bind(resident_id)
@@ -633,6 +634,7 @@ pub async fn result(
         provider_payment_id: provider_id,
         mut failure,
         account_id,
+        method,
     } = row.ok_or(AppError::NotFound)?;
     if status == "pending" {
         if let Some(id) = provider_id {
@@ -658,8 +660,13 @@ pub async fn result(
         "failed" | "cancelled" => PaymentResult {
             outcome: PaymentOutcome::Failed,
             message: format!(
-                "Оплата не прошла: {}. Попробуйте ещё раз или другую карту",
-                failure.unwrap_or_else(|| "платёж отклонён".into())
+                "Оплата не прошла: {}. {}",
+                failure.unwrap_or_else(|| "платёж отклонён".into()),
+                if method == "sbp" {
+                    "Попробуйте ещё раз или оплатите картой"
+                } else {
+                    "Попробуйте ещё раз или другую карту"
+                }
             ),
         },
         _ => PaymentResult {

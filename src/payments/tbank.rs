@@ -32,7 +32,7 @@
 //!   `REVERSED` failed; a refunded payment (`PARTIAL_REFUNDED`, `REFUNDED`,
 //!   `ASYNC_REFUNDING`) was paid.
 //! - The fee: `GetState` does not report Т-Банк's fee per payment, so the adapter reports
-//!   none (zero). The ledger does not need it: `finance::service::book_card_payment`
+//!   none. The ledger does not need it: `finance::service::book_card_payment`
 //!   splits a payment by the acquiring rate of «Комиссии и эквайринг» for the payment's
 //!   method; the provider's fee is only stored beside the entry for comparison.
 //! - A refund is `Cancel {PaymentId, Amount, Receipt}`. Т-Банк has no refund object and
@@ -415,7 +415,7 @@ impl TbankGateway {
             confirmation_url: url.filter(|_| !status.is_final()),
             card_token: card.rebill_id,
             card_mask: card.mask,
-            fee: Money::ZERO,
+            fee: None,
             failure: failure.map(str::to_owned),
             method,
         }

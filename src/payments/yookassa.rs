@@ -427,9 +427,8 @@ impl ApiPayment {
         let fee = match &self.income_amount {
             Some(income) => amount
                 .checked_sub(income.money()?)
-                .filter(|f| !f.is_negative())
-                .unwrap_or(Money::ZERO),
-            None => Money::ZERO,
+                .filter(|f| !f.is_negative()),
+            None => None,
         };
         let confirmation_url = self.confirmation.and_then(|c| c.confirmation_url);
         let status = match self.status.as_str() {
@@ -995,7 +994,7 @@ mod tests {
         assert!(e.reread);
         let p = e.payment.unwrap();
         assert_eq!(p.status, ProviderStatus::Succeeded);
-        assert_eq!(p.fee, Money::from_kopecks(4_200));
+        assert_eq!(p.fee, Some(Money::from_kopecks(4_200)));
         assert_eq!(p.card_mask.as_deref(), Some("•••• 4242"));
         assert_eq!(p.card_token.as_deref(), Some("pm-1"));
         let refund = br#"{"type":"notification","event":"refund.succeeded","object":{

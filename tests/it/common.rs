@@ -9,10 +9,78 @@ use suz::server::config::Config;
 use suz::server::state::AppState;
 use tower::ServiceExt;
 
+use crate::fake_tbank::FakeTbank;
+use crate::fake_yookassa::FakeYookassa;
+
 pub struct TestApp {
     pub state: AppState,
     pub router: Router,
+    /// The contract fakes the legal entities take money through ([`spawn_on`]).
+    pub fakes: Fakes,
     _dir: tempfile::TempDir,
+}
+
+/// Which provider an app's legal entities take money through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// The embedded sandbox (the default of every app).
+    Sandbox,
+    /// A payment account of every legal entity on its own fake ЮKassa shop.
+    Yookassa,
+    /// A payment account of every legal entity on the fake Т-Банк.
+    Tbank,
+}
+
+/// The fakes behind an app's payment accounts.
+#[derive(Default)]
+pub enum Fakes {
+    #[default]
+    Sandbox,
+    Yookassa(Vec<FakeYookassa>),
+    Tbank(FakeTbank),
+}
+
+/// The provider's own books: (succeeded payments, the fees it kept if it reports them,
+/// succeeded refunds), in kopecks.
+pub type ProviderBooks = (i64, Option<i64>, i64);
+
+/// Runs a test body once per provider behind the `PaymentGateway` trait: the sandbox, the
+/// fake ЮKassa and the fake Т-Банк (`name::sandbox`, `name::yookassa`, `name::tbank`). The
+/// body gets the app (from [`spawn_on`]) as `$app` and drives it through the
+/// provider-neutral helpers ([`TestApp::pay_on_page`], [`TestApp::tick`], …).
+macro_rules! each_provider {
+    ($(#[doc = $doc:expr])* async fn $name:ident($app:ident) $body:block) => {
+        each_provider!(@tests [tokio::test] $(#[doc = $doc])* $name $app $body);
+    };
+    ($(#[doc = $doc:expr])* multi_thread async fn $name:ident($app:ident) $body:block) => {
+        each_provider!(@tests [tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            $(#[doc = $doc])* $name $app $body);
+    };
+    (@tests [$($test:tt)*] $(#[doc = $doc:expr])* $name:ident $app:ident $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::common::{spawn_on, Provider, TestApp};
+
+            async fn body($app: TestApp) $body
+
+            #[$($test)*]
+            async fn sandbox() {
+                body(spawn_on(Provider::Sandbox).await).await
+            }
+
+            #[$($test)*]
+            async fn yookassa() {
+                body(spawn_on(Provider::Yookassa).await).await
+            }
+
+            #[$($test)*]
+            async fn tbank() {
+                body(spawn_on(Provider::Tbank).await).await
+            }
+        }
+    };
 }
 
 pub struct Reply {
@@ -78,6 +146,7 @@ pub async fn spawn() -> TestApp {
     TestApp {
         state,
         router,
+        fakes: Fakes::Sandbox,
         _dir: dir,
     }
 }
@@ -87,6 +156,87 @@ pub async fn spawn() -> TestApp {
 /// running: tests drive them with `suz::server::jobs::tick`.
 pub async fn spawn_served() -> TestApp {
     spawn_served_with(|_| {}).await
+}
+
+/// [`spawn_served`] whose legal entities all take money through `provider`: for a fake,
+/// each legal entity gets an active payment account on it (ЮKassa: a shop of its own,
+/// notifications from 127.0.0.1; Т-Банк: one terminal), as an administrator would set up.
+pub async fn spawn_on(provider: Provider) -> TestApp {
+    // Internal causes and the adapters' warnings are shown if a run fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_test_writer()
+        .try_init();
+    let mut app = spawn_served().await;
+    let entities: Vec<i64> =
+        sqlx::query_scalar("select legal_entity_id from legal_entities order by legal_entity_id")
+            .fetch_all(app.pool())
+            .await
+            .expect("legal entities");
+    let secrets = app.state.gateways.secrets();
+    let add = |provider: &'static str, shop: &'static str, secret: &'static str, url: String| {
+        let pool = app.state.pool.clone();
+        let sealed = secrets.seal(secret).expect("sealed");
+        move |entity: i64| async move {
+            let t = suz::time::now();
+            let networks = if provider == "yookassa" {
+                "127.0.0.1/32"
+            } else {
+                ""
+            };
+            sqlx::query_scalar::<_, i64>(
+                "insert into payment_accounts (legal_entity_id, provider, shop_id, secret_sealed, api_url, \
+                 notify_networks, active, created_at, updated_at) values (?, ?, ?, ?, ?, ?, 1, ?, ?) returning account_id",
+            )
+            .bind(entity)
+            .bind(provider)
+            .bind(shop)
+            .bind(sealed)
+            .bind(url)
+            .bind(networks)
+            .bind(t)
+            .bind(t)
+            .fetch_one(&pool)
+            .await
+            .expect("payment account")
+        }
+    };
+    app.fakes = match provider {
+        Provider::Sandbox => Fakes::Sandbox,
+        Provider::Yookassa => {
+            let mut shops = Vec::new();
+            for &entity in &entities {
+                let fake = FakeYookassa::start().await;
+                // The shop's contract: 2,2 % of a card payment, as the demo's rate of
+                // «Комиссии и эквайринг» says.
+                fake.script(|s| s.fee_permille = Some(22));
+                let account = add(
+                    "yookassa",
+                    crate::fake_yookassa::SHOP_ID,
+                    crate::fake_yookassa::SECRET,
+                    fake.api_url(),
+                )(entity)
+                .await;
+                fake.notify_to(&app.state.gateways.webhook_url(account));
+                shops.push(fake);
+            }
+            Fakes::Yookassa(shops)
+        }
+        Provider::Tbank => {
+            let fake = FakeTbank::start().await;
+            for &entity in &entities {
+                add(
+                    "tbank",
+                    crate::fake_tbank::TERMINAL_KEY,
+                    crate::fake_tbank::PASSWORD,
+                    fake.api_url(),
+                )(entity)
+                .await;
+            }
+            Fakes::Tbank(fake)
+        }
+    };
+    app
 }
 
 /// [`spawn_served`] with changes to the configuration.
@@ -112,6 +262,7 @@ pub async fn spawn_served_with(change: impl FnOnce(&mut Config)) -> TestApp {
     TestApp {
         state,
         router,
+        fakes: Fakes::Sandbox,
         _dir: dir,
     }
 }
@@ -308,6 +459,132 @@ impl TestApp {
         reply.location().expect("a redirect").to_owned()
     }
 
+    /// The provider the app's legal entities take money through.
+    pub fn provider(&self) -> Provider {
+        match self.fakes {
+            Fakes::Sandbox => Provider::Sandbox,
+            Fakes::Yookassa(_) => Provider::Yookassa,
+            Fakes::Tbank(_) => Provider::Tbank,
+        }
+    }
+
+    /// Pays with `card` on the hosted page of whichever provider `url` belongs to, the way
+    /// a browser does, and lets a fake send the notifications it has waiting (the
+    /// sandbox's go out with the app's jobs, [`TestApp::tick`]). Returns where the page
+    /// redirects.
+    pub async fn pay_on_page(&self, url: &str, card: &str) -> String {
+        if url.contains("/sandbox/") {
+            return self.pay_on_sandbox_page(url, card).await;
+        }
+        let location = match &self.fakes {
+            Fakes::Sandbox => panic!("not a sandbox page: {url}"),
+            Fakes::Yookassa(shops) => {
+                let (status, location) = shops[0].pay_on_page(url, card).await;
+                assert_eq!(status, 303, "the page of {url}");
+                location
+            }
+            Fakes::Tbank(fake) => fake.pay_page(url, card).await,
+        };
+        self.pump().await;
+        location
+    }
+
+    /// A fake provider sends the notifications it has waiting (payments, refunds; ЮKassa's
+    /// cash register registers the receipts it was given).
+    pub async fn pump(&self) {
+        match &self.fakes {
+            Fakes::Sandbox => {}
+            Fakes::Yookassa(shops) => {
+                for shop in shops {
+                    shop.register_receipts();
+                    shop.deliver().await;
+                }
+            }
+            Fakes::Tbank(fake) => {
+                fake.deliver_queued().await;
+            }
+        }
+    }
+
+    /// The app's background jobs at `at`, with the provider's notifications before and
+    /// after (what the jobs sent, a fake answers at once).
+    pub async fn tick(&self, at: i64) {
+        self.pump().await;
+        suz::server::jobs::tick(&self.state, at).await;
+        self.pump().await;
+    }
+
+    /// How many payments the provider has been asked to create.
+    pub async fn provider_payments(&self) -> usize {
+        match &self.fakes {
+            Fakes::Sandbox => sqlx::query_scalar::<_, i64>("select count(*) from sandbox_payments")
+                .fetch_one(self.pool())
+                .await
+                .expect("sandbox payments") as usize,
+            Fakes::Yookassa(shops) => shops.iter().map(|s| s.payments().len()).sum(),
+            Fakes::Tbank(fake) => fake.payments().len(),
+        }
+    }
+
+    /// The provider's own books ([`ProviderBooks`]).
+    pub async fn provider_books(&self) -> ProviderBooks {
+        match &self.fakes {
+            Fakes::Sandbox => {
+                let (paid, fees): (i64, i64) = sqlx::query_as(
+                    "select coalesce(sum(amount_kopecks), 0), coalesce(sum(fee_kopecks), 0) \
+                     from sandbox_payments where status = 'succeeded'",
+                )
+                .fetch_one(self.pool())
+                .await
+                .expect("sandbox payments");
+                let refunded: i64 = sqlx::query_scalar(
+                    "select coalesce(sum(amount_kopecks), 0) from sandbox_refunds where status = 'succeeded'",
+                )
+                .fetch_one(self.pool())
+                .await
+                .expect("sandbox refunds");
+                (paid, Some(fees), refunded)
+            }
+            Fakes::Yookassa(shops) => {
+                let kopecks = |v: &serde_json::Value| {
+                    crate::fake_yookassa::kopecks(&v["value"]).expect("an amount")
+                };
+                let (mut paid, mut fees, mut refunded) = (0, 0, 0);
+                for shop in shops {
+                    for p in shop.payments() {
+                        if p["status"] == "succeeded" {
+                            paid += kopecks(&p["amount"]);
+                            fees += kopecks(&p["amount"]) - kopecks(&p["income_amount"]);
+                        }
+                    }
+                    for r in shop.refunds() {
+                        if r["status"] == "succeeded" {
+                            refunded += kopecks(&r["amount"]);
+                        }
+                    }
+                }
+                (paid, Some(fees), refunded)
+            }
+            Fakes::Tbank(fake) => {
+                let (mut paid, mut refunded) = (0, 0);
+                for p in fake.payments() {
+                    if [
+                        "CONFIRMED",
+                        "PARTIAL_REFUNDED",
+                        "REFUNDED",
+                        "ASYNC_REFUNDING",
+                    ]
+                    .contains(&p.status.as_str())
+                    {
+                        paid += p.original;
+                        refunded += p.original - p.amount;
+                    }
+                }
+                (paid, None, refunded)
+            }
+        }
+    }
+
     /// Creates an invoice from lines and activates it for the resident; returns its id.
     pub async fn issue_invoice(
         &self,
@@ -375,8 +652,8 @@ impl TestApp {
             .order_id
     }
 
-    /// The resident pays the invoice with a new card on the sandbox's page (the card is
-    /// not saved), and the provider's webhooks are delivered.
+    /// The resident pays the invoice with a new card on the provider's page (the card is
+    /// not saved), and the provider's notifications are delivered.
     pub async fn pay_by_card(&self, resident: i64, invoice: i64) {
         let now = suz::time::now();
         let choice = suz::payments::service::PayChoice {
@@ -388,12 +665,12 @@ impl TestApp {
         let started = suz::payments::service::start(&self.state, resident, invoice, choice, now)
             .await
             .expect("payment started");
-        self.pay_on_sandbox_page(
+        self.pay_on_page(
             &started.redirect_url.expect("a hosted page"),
             suz::payments::sandbox::cards::SUCCESS,
         )
         .await;
-        suz::server::jobs::tick(&self.state, now + 5).await;
+        self.tick(now + 5).await;
     }
 
     /// `staff` puts the order «В работе», assigned to themself.
@@ -433,5 +710,18 @@ impl TestApp {
             invoice,
             lines: self.invoice_line_ids(invoice).await,
         }
+    }
+}
+
+/// The simulator's provider side: a fake's notifications are sent before the app's jobs
+/// run; the books are the provider's own ([`TestApp::provider_books`]).
+#[async_trait::async_trait]
+impl suz::finance::simulate::Provider for TestApp {
+    async fn deliver(&self) {
+        self.pump().await;
+    }
+
+    async fn books(&self, _state: &AppState) -> suz::error::AppResult<(i64, Option<i64>, i64)> {
+        Ok(self.provider_books().await)
     }
 }

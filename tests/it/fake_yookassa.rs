@@ -66,6 +66,9 @@ pub struct Script {
     pub three_ds_next: bool,
     /// Refuse payments without a receipt (a shop with 54-ФЗ on).
     pub require_receipt: bool,
+    /// The fee kept, in permille of a payment, if not [`FEE_PERMILLE`] (the shop's
+    /// contract).
+    pub fee_permille: Option<i64>,
 }
 
 #[derive(Default)]
@@ -265,9 +268,11 @@ fn check_receipt(r: &Value, amount: i64) -> Result<(), Refusal> {
 }
 
 impl Store {
+    /// A new object id: unique across shops too, as ЮKassa's are.
     fn next_id(&mut self, prefix: &str) -> String {
         self.seq += 1;
-        format!("{prefix}{:08x}-000f-5000-9000-{:012x}", self.seq, self.seq)
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        format!("{prefix}{:08x}-000f-5000-9000-{}", self.seq, &random[..12])
     }
 
     fn notify(&mut self, event: &str, object: &Value) {
@@ -318,7 +323,8 @@ impl Store {
         }
         if succeeded {
             let amount = kopecks(&p["amount"]["value"]).unwrap_or(0);
-            let fee = (amount * FEE_PERMILLE + 500) / 1000;
+            let permille = self.script.fee_permille.unwrap_or(FEE_PERMILLE);
+            let fee = (amount * permille + 500) / 1000;
             p["status"] = json!("succeeded");
             p["paid"] = json!(true);
             p["income_amount"] = rub(amount - fee);

@@ -1,6 +1,7 @@
 //! The database and HTTP tests, linked into one test binary (one link instead of one per
 //! file keeps the cold build and its disk use small). Each module is one area.
 
+#[macro_use]
 mod common;
 
 mod admin;

@@ -182,6 +182,19 @@ async fn an_sbp_payment_is_paid_on_the_bank_page_and_booked_at_the_sbp_rate() {
     assert_eq!(report.totals.sbp.kopecks(), 120_000);
     assert_eq!(report.totals.card.kopecks(), 120_000);
     assert!(report.totals.balances());
+    // The month's .xlsx names it so too.
+    let accountant = app.staff_cookie("accountant@demo.ru").await;
+    let file = app
+        .get_bytes(
+            &format!("/staff/finance/export?entity={entity}&period={period}"),
+            &accountant,
+        )
+        .await;
+    use calamine::{Reader, Xlsx};
+    let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(file)).expect("a valid xlsx");
+    let ops = book.worksheet_range("Операции").unwrap();
+    let labels: Vec<String> = ops.rows().skip(1).map(|r| r[1].to_string()).collect();
+    assert_eq!(labels, ["Оплата через СБП"]);
 }
 
 #[tokio::test]
@@ -212,6 +225,14 @@ async fn a_declined_sbp_transfer_fails_the_payment_and_leaves_the_invoice_to_pay
         )
         .await,
         0
+    );
+    // The resident is told so, and offered the card rather than «another card».
+    let result = payments::result(&app.state, resident, payment_id, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        result.message,
+        "Оплата не прошла: Банк плательщика отклонил перевод. Попробуйте ещё раз или оплатите картой"
     );
     // The resident may pay again, by card this time.
     let card = PayChoice {
