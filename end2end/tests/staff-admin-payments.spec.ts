@@ -1,10 +1,11 @@
 import { test, expect } from "@playwright/test";
-import { open, signInStaff } from "./helpers";
+import { open, signInStaff, watchForCrashes } from "./helpers";
 
 // A new partner (so the demo partners keep paying through the sandbox for the other
 // tests) gets a Т-Банк terminal: the password is shown back only as «Задан», with the
 // notification URL to paste into Т-Банк's dashboard; «Отключить» returns it to the sandbox.
 test("an administrator sets up Т-Банк for a partner and sees «Задан» and the notification URL", async ({ page }) => {
+  const crashes = watchForCrashes(page);
   await signInStaff(page, "admin@demo.ru");
   await open(page, "/staff/admin/entities");
   await expect(page.locator('section[data-section="vat-rates"] tr[data-vat="vat22"]')).toContainText("действует");
@@ -43,4 +44,7 @@ test("an administrator sets up Т-Банк for a partner and sees «Задан»
   await section.getByRole("button", { name: "Отключить" }).click();
   await expect(section.locator('[data-account="none"]')).toContainText("песочницу");
   await expect(section.locator("details summary")).toContainText("Прежние настройки: 1");
+  // The page loaded afresh hydrates (its settings load with the page, not in a Suspense
+  // of their own).
+  expect(crashes).toEqual([]);
 });

@@ -455,132 +455,149 @@ fn select_of(
     }
 }
 
-/// «Налоги и чеки» and «Приём платежей» of a legal entity.
+/// The actions of a legal entity's «Налоги и чеки» and «Приём платежей»; the page's
+/// resource of its settings follows their versions.
+#[derive(Clone, Copy)]
+struct PaymentSettingsActions {
+    fiscal: ServerAction<AdminSaveEntityReceipts>,
+    save: ServerAction<AdminSavePaymentAccount>,
+    disable: ServerAction<AdminDisablePaymentAccount>,
+}
+
+impl PaymentSettingsActions {
+    fn new() -> Self {
+        PaymentSettingsActions {
+            fiscal: ServerAction::new(),
+            save: ServerAction::new(),
+            disable: ServerAction::new(),
+        }
+    }
+
+    fn versions(&self) -> (usize, usize, usize) {
+        (
+            self.fiscal.version().get(),
+            self.save.version().get(),
+            self.disable.version().get(),
+        )
+    }
+}
+
+/// «Налоги и чеки» and «Приём платежей» of a legal entity, from settings the page loaded
+/// (one Suspense for the page: a nested one does not hydrate after a full page load).
 #[component]
-fn PaymentSettingsView(legal_entity_id: i64) -> impl IntoView {
-    let fiscal = ServerAction::<AdminSaveEntityReceipts>::new();
-    let save = ServerAction::<AdminSavePaymentAccount>::new();
-    let disable = ServerAction::<AdminDisablePaymentAccount>::new();
-    let settings = Resource::new(
-        move || {
-            (
-                fiscal.version().get(),
-                save.version().get(),
-                disable.version().get(),
-            )
-        },
-        move |_| fetch_admin_payment_settings(legal_entity_id),
-    );
+fn PaymentSettingsView(
+    legal_entity_id: i64,
+    ps: PaymentSettings,
+    actions: PaymentSettingsActions,
+) -> impl IntoView {
+    let PaymentSettingsActions {
+        fiscal,
+        save,
+        disable,
+    } = actions;
     let (fv, sv, dv) = (fiscal.value(), save.value(), disable.value());
+    let provider = RwSignal::new(
+        ps.account
+            .as_ref()
+            .map_or("sandbox".to_owned(), |a| a.provider.clone()),
+    );
+    let kept = ps.account.as_ref().map(|a| a.provider.clone());
+    let keeps = Signal::derive(move || kept.as_deref() == Some(provider.get().as_str()));
+    let can_seal = ps.can_seal;
     view! {
-        <Suspense fallback=Loading>
-            {move || Suspend::new(async move {
-                match settings.await {
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
-                    Ok(ps) => {
-                        let provider = RwSignal::new(ps.account.as_ref().map_or("sandbox".to_owned(), |a| a.provider.clone()));
-                        let kept = ps.account.as_ref().map(|a| a.provider.clone());
-                        let keeps = Signal::derive(move || kept.as_deref() == Some(provider.get().as_str()));
-                        let can_seal = ps.can_seal;
-                        view! {
-                            <section class="block" data-section="receipts-settings">
-                                <h2>"Налоги и чеки"</h2>
-                                <ActionForm action=fiscal attr:class="stack-form">
-                                    <input type="hidden" name="legal_entity_id" value=legal_entity_id/>
-                                    <label>"Система налогообложения"{select_of("taxation", &rules::TAXATIONS, &ps.taxation)}</label>
-                                    {errors_view(fv, "taxation")}
-                                    <label>"Чеки выдаёт"{select_of("receipts_via", &rules::RECEIPTS_VIA, &ps.receipts_via)}</label>
-                                    {errors_view(fv, "receipts_via")}
-                                    <p class="muted small">"«Облачная касса эквайера»: чеки по 54-ФЗ отправляются вместе с платежами и возвратами. «Своя касса»: чеки пробивает касса юрлица, система их не отправляет."</p>
-                                    <button type="submit" class="primary">"Сохранить"</button>
-                                    {saved_view(fv)}
-                                    {general_view(fv)}
-                                </ActionForm>
-                            </section>
-                            <section class="block" data-section="payment-account">
-                                <h2>"Приём платежей"</h2>
-                                {match ps.account.clone() {
-                                    None => view! {
-                                        <p data-account="none">"Платежи идут через песочницу (провайдер по умолчанию)."</p>
-                                    }.into_any(),
-                                    Some(a) => view! {
-                                        <dl class="facts" data-account=a.account_id>
-                                            <dt>"Провайдер"</dt><dd>{rules::label_of(&rules::PROVIDERS, &a.provider).to_owned()}</dd>
-                                            <dt>{rules::shop_id_label(&a.provider)}</dt><dd>{a.shop_id.clone()}</dd>
-                                            <dt>{rules::secret_label(&a.provider)}</dt>
-                                            <dd data-secret>{match (&a.secret_env, a.secret_env_set) {
-                                                (Some(var), true) => format!("Задан: переменная окружения {var}"),
-                                                (Some(var), false) => format!("Переменная окружения {var} — на сервере не задана!"),
-                                                (None, _) => "Задан".to_owned(),
-                                            }}</dd>
-                                            <dt>"Адрес API"</dt><dd>{if a.api_url.is_empty() { "рабочий адрес провайдера".to_owned() } else { a.api_url.clone() }}</dd>
-                                            {(a.provider == "yookassa").then(|| view! {
-                                                <dt>"Сети уведомлений"</dt><dd>{if a.notify_networks.is_empty() { "опубликованные ЮKassa".to_owned() } else { a.notify_networks.clone() }}</dd>
-                                            })}
-                                            <dt>"Адрес для уведомлений"</dt>
-                                            <dd><input readonly class="copy" aria-label="Адрес для уведомлений" data-webhook-url value=a.webhook_url.clone() size="50"/>
-                                                <p class="muted small">"Вставьте его в личном кабинете провайдера как адрес HTTP-уведомлений."</p></dd>
-                                            <dt>"Настроен"</dt><dd>{format!("{}{}", fmt_dt(a.created_at), a.created_by.as_deref().map(|n| format!(", {n}")).unwrap_or_default())}</dd>
-                                        </dl>
-                                        <ActionForm action=disable>
-                                            <input type="hidden" name="legal_entity_id" value=legal_entity_id/>
-                                            <button type="submit" class="secondary">"Отключить"</button>
-                                            {general_view(dv)}
-                                        </ActionForm>
-                                    }.into_any(),
-                                }}
-                                <h3>{if ps.account.is_some() { "Новая настройка" } else { "Настроить" }}</h3>
-                                <p class="muted small">"Сохранение новой настройки отключает прежнюю: платежи, прошедшие через неё, по-прежнему проверяются и возвращаются там же."</p>
-                                <ActionForm action=save attr:class="stack-form" attr:data-form="payment-account">
-                                    <input type="hidden" name="legal_entity_id" value=legal_entity_id/>
-                                    <label>"Провайдер"
-                                        <select name="provider" on:change=move |ev| provider.set(event_target_value(&ev))>
-                                            {rules::PROVIDERS.iter().map(|(code, label)| view! {
-                                                <option value=*code selected=move || provider.get() == *code>{*label}</option>
-                                            }).collect_view()}
-                                        </select>
-                                    </label>
-                                    {errors_view(sv, "provider")}
-                                    <Show when=move || provider.get() != "sandbox" fallback=|| view! {
-                                        <p class="muted small">"Песочница — провайдер по умолчанию: своего счёта у юрлица не будет."</p>
-                                    }>
-                                        <label>{move || rules::shop_id_label(&provider.get())}<input name="shop_id" autocomplete="off"/></label>
-                                        {errors_view(sv, "shop_id")}
-                                        <label>{move || rules::secret_label(&provider.get())}
-                                            <input type="password" name="secret" autocomplete="new-password" disabled=!can_seal
-                                                placeholder=move || if keeps.get() { "Задан — пусто: не менять" } else { "" }/>
-                                        </label>
-                                        {(!can_seal).then(|| view! { <p class="muted small" role="note">{rules::NO_SECRETS_KEY}</p> })}
-                                        {errors_view(sv, "secret")}
-                                        <label>"…или имя переменной окружения с ним"<input name="secret_env" autocomplete="off" placeholder="SUZ_TBANK_PASSWORD"/></label>
-                                        {errors_view(sv, "secret_env")}
-                                        <label>"Адрес API (необязательно: тестовый терминал провайдера)"<input name="api_url" inputmode="url" placeholder="https://…"/></label>
-                                        {errors_view(sv, "api_url")}
-                                        <Show when=move || provider.get() == "yookassa">
-                                            <label>"Сети уведомлений ЮKassa (необязательно)"<input name="notify_networks" placeholder="185.71.76.0/27, 77.75.156.11"/></label>
-                                            {errors_view(sv, "notify_networks")}
-                                        </Show>
-                                    </Show>
-                                    <button type="submit" class="primary">"Сохранить"</button>
-                                    {saved_view(sv)}
-                                    {general_view(sv)}
-                                </ActionForm>
-                                {(!ps.previous.is_empty()).then(|| view! {
-                                    <details>
-                                        <summary>{format!("Прежние настройки: {}", ps.previous.len())}</summary>
-                                        <ul>
-                                            {ps.previous.iter().map(|a| view! {
-                                                <li>{format!("{} {} — с {}", rules::label_of(&rules::PROVIDERS, &a.provider), a.shop_id, fmt_dt(a.created_at))}</li>
-                                            }).collect_view()}
-                                        </ul>
-                                    </details>
-                                })}
-                            </section>
-                        }.into_any()
-                    }
-                }
+        <section class="block" data-section="receipts-settings">
+            <h2>"Налоги и чеки"</h2>
+            <ActionForm action=fiscal attr:class="stack-form">
+                <input type="hidden" name="legal_entity_id" value=legal_entity_id/>
+                <label>"Система налогообложения"{select_of("taxation", &rules::TAXATIONS, &ps.taxation)}</label>
+                {errors_view(fv, "taxation")}
+                <label>"Чеки выдаёт"{select_of("receipts_via", &rules::RECEIPTS_VIA, &ps.receipts_via)}</label>
+                {errors_view(fv, "receipts_via")}
+                <p class="muted small">"«Облачная касса эквайера»: чеки по 54-ФЗ отправляются вместе с платежами и возвратами. «Своя касса»: чеки пробивает касса юрлица, система их не отправляет."</p>
+                <button type="submit" class="primary">"Сохранить"</button>
+                {saved_view(fv)}
+                {general_view(fv)}
+            </ActionForm>
+        </section>
+        <section class="block" data-section="payment-account">
+            <h2>"Приём платежей"</h2>
+            {match ps.account.clone() {
+                None => view! {
+                    <p data-account="none">"Платежи идут через песочницу (провайдер по умолчанию)."</p>
+                }.into_any(),
+                Some(a) => view! {
+                    <dl class="facts" data-account=a.account_id>
+                        <dt>"Провайдер"</dt><dd>{rules::label_of(&rules::PROVIDERS, &a.provider).to_owned()}</dd>
+                        <dt>{rules::shop_id_label(&a.provider)}</dt><dd>{a.shop_id.clone()}</dd>
+                        <dt>{rules::secret_label(&a.provider)}</dt>
+                        <dd data-secret>{match (&a.secret_env, a.secret_env_set) {
+                            (Some(var), true) => format!("Задан: переменная окружения {var}"),
+                            (Some(var), false) => format!("Переменная окружения {var} — на сервере не задана!"),
+                            (None, _) => "Задан".to_owned(),
+                        }}</dd>
+                        <dt>"Адрес API"</dt><dd>{if a.api_url.is_empty() { "рабочий адрес провайдера".to_owned() } else { a.api_url.clone() }}</dd>
+                        {(a.provider == "yookassa").then(|| view! {
+                            <dt>"Сети уведомлений"</dt><dd>{if a.notify_networks.is_empty() { "опубликованные ЮKassa".to_owned() } else { a.notify_networks.clone() }}</dd>
+                        })}
+                        <dt>"Адрес для уведомлений"</dt>
+                        <dd><input readonly class="copy" aria-label="Адрес для уведомлений" data-webhook-url value=a.webhook_url.clone() size="50"/>
+                            <p class="muted small">"Вставьте его в личном кабинете провайдера как адрес HTTP-уведомлений."</p></dd>
+                        <dt>"Настроен"</dt><dd>{format!("{}{}", fmt_dt(a.created_at), a.created_by.as_deref().map(|n| format!(", {n}")).unwrap_or_default())}</dd>
+                    </dl>
+                    <ActionForm action=disable>
+                        <input type="hidden" name="legal_entity_id" value=legal_entity_id/>
+                        <button type="submit" class="secondary">"Отключить"</button>
+                        {general_view(dv)}
+                    </ActionForm>
+                }.into_any(),
+            }}
+            <h3>{if ps.account.is_some() { "Новая настройка" } else { "Настроить" }}</h3>
+            <p class="muted small">"Сохранение новой настройки отключает прежнюю: платежи, прошедшие через неё, по-прежнему проверяются и возвращаются там же."</p>
+            <ActionForm action=save attr:class="stack-form" attr:data-form="payment-account">
+                <input type="hidden" name="legal_entity_id" value=legal_entity_id/>
+                <label>"Провайдер"
+                    <select name="provider" on:change=move |ev| provider.set(event_target_value(&ev))>
+                        {rules::PROVIDERS.iter().map(|(code, label)| view! {
+                            <option value=*code selected=move || provider.get() == *code>{*label}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                {errors_view(sv, "provider")}
+                <Show when=move || provider.get() != "sandbox" fallback=|| view! {
+                    <p class="muted small">"Песочница — провайдер по умолчанию: своего счёта у юрлица не будет."</p>
+                }>
+                    <label>{move || rules::shop_id_label(&provider.get())}<input name="shop_id" autocomplete="off"/></label>
+                    {errors_view(sv, "shop_id")}
+                    <label>{move || rules::secret_label(&provider.get())}
+                        <input type="password" name="secret" autocomplete="new-password" disabled=!can_seal
+                            placeholder=move || if keeps.get() { "Задан — пусто: не менять" } else { "" }/>
+                    </label>
+                    {(!can_seal).then(|| view! { <p class="muted small" role="note">{rules::NO_SECRETS_KEY}</p> })}
+                    {errors_view(sv, "secret")}
+                    <label>"…или имя переменной окружения с ним"<input name="secret_env" autocomplete="off" placeholder="SUZ_TBANK_PASSWORD"/></label>
+                    {errors_view(sv, "secret_env")}
+                    <label>"Адрес API (необязательно: тестовый терминал провайдера)"<input name="api_url" inputmode="url" placeholder="https://…"/></label>
+                    {errors_view(sv, "api_url")}
+                    <Show when=move || provider.get() == "yookassa">
+                        <label>"Сети уведомлений ЮKassa (необязательно)"<input name="notify_networks" placeholder="185.71.76.0/27, 77.75.156.11"/></label>
+                        {errors_view(sv, "notify_networks")}
+                    </Show>
+                </Show>
+                <button type="submit" class="primary">"Сохранить"</button>
+                {saved_view(sv)}
+                {general_view(sv)}
+            </ActionForm>
+            {(!ps.previous.is_empty()).then(|| view! {
+                <details>
+                    <summary>{format!("Прежние настройки: {}", ps.previous.len())}</summary>
+                    <ul>
+                        {ps.previous.iter().map(|a| view! {
+                            <li>{format!("{} {} — с {}", rules::label_of(&rules::PROVIDERS, &a.provider), a.shop_id, fmt_dt(a.created_at))}</li>
+                        }).collect_view()}
+                    </ul>
+                </details>
             })}
-        </Suspense>
+        </section>
     }
 }
 
@@ -644,6 +661,11 @@ pub fn PriceListPage() -> impl IntoView {
         move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
     let save_item = ServerAction::<AdminSavePriceItem>::new();
     let save_entity = ServerAction::<AdminSaveEntity>::new();
+    let payment_actions = PaymentSettingsActions::new();
+    let payment_settings = Resource::new(
+        move || (entity(), payment_actions.versions()),
+        |(id, _)| fetch_admin_payment_settings(id),
+    );
     let list = Resource::new(
         move || {
             (
@@ -663,6 +685,7 @@ pub fn PriceListPage() -> impl IntoView {
         <Suspense fallback=Loading>
             {move || { let id = entity(); Suspend::new(async move {
                 let details = entities.await.ok().and_then(|l| l.into_iter().find(|e| e.legal_entity_id == id));
+                let payments = payment_settings.await;
                 match list.await {
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                     Ok(p) => view! {
@@ -676,7 +699,10 @@ pub fn PriceListPage() -> impl IntoView {
                                 <EntityForm save=save_entity entity=Some(e)/>
                             </section>
                         })}
-                        <PaymentSettingsView legal_entity_id=p.legal_entity_id/>
+                        {match payments {
+                            Ok(ps) => view! { <PaymentSettingsView legal_entity_id=p.legal_entity_id ps=ps actions=payment_actions/> }.into_any(),
+                            Err(e) => view! { <LoadError error=e/> }.into_any(),
+                        }}
                         <section class="block">
                             <h2>"Прайс-лист"</h2>
                             <p class="muted small">"Изменение цены не меняет уже выставленные счета: строки счёта хранят свою цену. Ставка НДС и признак предмета расчёта попадают в чеки."</p>
