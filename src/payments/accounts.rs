@@ -177,11 +177,14 @@ impl Gateways {
         .await?
         .ok_or(AppError::NotFound)?;
         let gateway = self.build(row)?;
-        self.built
+        // Built twice at once: everybody gets the first (adapters keep per-payment state).
+        Ok(self
+            .built
             .write()
             .expect("gateways lock")
-            .insert(id, gateway.clone());
-        Ok(gateway)
+            .entry(id)
+            .or_insert(gateway)
+            .clone())
     }
 
     /// Drops a built adapter after its account changed.

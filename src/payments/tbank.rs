@@ -69,7 +69,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The documented production address.
 pub const DEFAULT_API_URL: &str = "https://securepay.tinkoff.ru/v2";
@@ -278,6 +278,9 @@ pub struct TbankGateway {
     notification_url: String,
     http: HttpClient,
     memory: Mutex<Memory>,
+    /// One creation at a time per payment: a double click or a retried call waits, then
+    /// finds the first one's order with `CheckOrder` instead of making a second `Init`.
+    creating: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// One payment as `GetState` / `CheckOrder` tell it.
@@ -301,7 +304,15 @@ impl TbankGateway {
             notification_url: config.webhook_url,
             http: config.http,
             memory: Mutex::default(),
+            creating: Mutex::default(),
         }
+    }
+
+    /// The lock of one payment's creation (dropped from the map once nobody holds it).
+    fn creation_lock(&self, base: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks.entry(base.to_owned()).or_default().clone()
     }
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
@@ -529,6 +540,8 @@ impl PaymentGateway for TbankGateway {
         } else {
             request.idempotency_key.chars().take(30).collect()
         };
+        let lock = self.creation_lock(&base);
+        let _one_at_a_time = lock.lock().await;
         let mut free = None;
         for attempt in 1..=ORDER_ATTEMPTS {
             let order_id = if attempt == 1 {
