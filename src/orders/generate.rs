@@ -135,6 +135,9 @@ pub async fn generate_orders(pool: &SqlitePool, count: u64, seed: u64) -> AppRes
         .execute(&mut *conn)
         .await?;
     made?;
+    drop(conn);
+    // A bulk load: the statistics afresh, so the plans fit what is there now.
+    crate::server::db::analyze(pool).await?;
     Ok(sqlx::query_scalar("select count(*) from orders")
         .fetch_one(pool)
         .await?)

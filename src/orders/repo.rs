@@ -103,6 +103,23 @@ pub fn build_list_query(
     b
 }
 
+/// `EXPLAIN QUERY PLAN` of the list's page of ids and of the export's page of rows for
+/// `q` (what decides their speed; the list then sorts only its page's rows by name): what
+/// the plan tests check — no sort of every match, no walk of `orders` out of the page's
+/// order.
+pub fn explain_list_queries(
+    q: &ListQuery,
+    ctx: &SearchContext,
+) -> Vec<QueryBuilder<'static, Sqlite>> {
+    let mut page: QueryBuilder<'static, Sqlite> = QueryBuilder::new("explain query plan ");
+    push_ordered(&mut page, q, ctx, None);
+    let mut export: QueryBuilder<'static, Sqlite> =
+        QueryBuilder::new("explain query plan select count(*) from (");
+    push_ordered(&mut export, q, ctx, Some(LIST_COLUMNS));
+    export.push(")");
+    vec![page, export]
+}
+
 /// The page of order ids alone (what decides the speed of the list).
 pub fn build_page_query(q: &ListQuery, ctx: &SearchContext) -> QueryBuilder<'static, Sqlite> {
     let mut b: QueryBuilder<'static, Sqlite> = QueryBuilder::new("");
@@ -193,15 +210,16 @@ pub struct SearchContext {
 
 impl SearchContext {
     pub async fn load(pool: &SqlitePool, q: &ListQuery) -> AppResult<SearchContext> {
-        if crate::search::terms(&q.filter.q).is_empty() {
-            return Ok(SearchContext::default());
-        }
-        let services: Vec<(i64, i64, String)> = sqlx::query_as(
-            "select p.service_id, p.legal_entity_id, s.name from service_entities p \
-             join services s on s.service_id = p.service_id",
-        )
-        .fetch_all(pool)
-        .await?;
+        let services: Vec<(i64, i64, String)> = if crate::search::terms(&q.filter.q).is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_as(
+                "select p.service_id, p.legal_entity_id, s.name from service_entities p \
+                 join services s on s.service_id = p.service_id",
+            )
+            .fetch_all(pool)
+            .await?
+        };
         // Orders made after this read are still covered: now is the least end.
         let newest_created = if q.filter.created_from.is_some() && q.filter.created_to.is_none() {
             let newest: Option<i64> = sqlx::query_scalar("select max(created_at) from orders")
@@ -231,15 +249,17 @@ pub fn month_token(ts: i64) -> i64 {
 /// holds most orders anyway; the row check finds a page quickly).
 const MONTH_TOKENS_MAX: i64 = 24;
 
-/// The full-text query of a search (`None` without search words): every word as a prefix
-/// of the order's text or as one of the services whose names hold it, and the filters as
-/// the tokens the indexes carry (migrations 0010 and 0011), all required.
+/// The full-text query of a list (`None` without search words and filters): every word
+/// as a prefix of the order's text or as one of the services whose names hold it, and the
+/// filters as the tokens the indexes carry (migrations 0010 and 0011), all required.
+///
+/// A list with filters and no words is a full-text query too: FTS5 intersects the
+/// filters' lists in the sort's order, so any combination of filters in any sort reads
+/// only its page — the `orders` table has no index for most of those combinations and
+/// would sort every matching order.
 fn fts_match(q: &ListQuery, ctx: &SearchContext) -> Option<String> {
     let f = &q.filter;
     let terms = crate::search::terms(&f.q);
-    if terms.is_empty() {
-        return None;
-    }
     let mut parts = Vec::new();
     for t in &terms {
         // Only services the list's own filters leave in.
@@ -295,7 +315,7 @@ fn fts_match(q: &ListQuery, ctx: &SearchContext) -> Option<String> {
         let alternatives: Vec<String> = months.map(|m| format!("\"_m{m}\"")).collect();
         parts.push(format!("({})", alternatives.join(" OR ")));
     }
-    Some(parts.join(" AND "))
+    (!parts.is_empty()).then(|| parts.join(" AND "))
 }
 
 /// The month tokens a created-date range spans (`None`: no range, or too wide to help).
@@ -622,10 +642,14 @@ pub async fn index_many(conn: &mut SqliteConnection, texts: &[(i64, String)]) ->
 
 /// Indexes the orders that have no search text yet (all of them after migration 0011
 /// emptied the indexes), 20,000 per transaction with [`index_many`]. Returns how many.
+/// Only orders above the last one checked are looked at (migration 0021): every order is
+/// indexed in the transaction that makes it, so start-up does not grow with the orders.
 pub async fn index_missing(pool: &SqlitePool) -> AppResult<usize> {
     let mut done = 0;
     // Keyset: each batch starts after the last, not again from the first order.
-    let mut after = 0i64;
+    let mut after: i64 = sqlx::query_scalar("select coalesce(max(through), 0) from search_checked")
+        .fetch_one(pool)
+        .await?;
     loop {
         let mut tx = crate::server::db::write_tx(pool).await?;
         let rows: Vec<(i64, String, String)> = sqlx::query_as(
@@ -640,6 +664,15 @@ pub async fn index_missing(pool: &SqlitePool) -> AppResult<usize> {
         .fetch_all(&mut *tx)
         .await?;
         let Some(last) = rows.last().map(|r| r.0) else {
+            tx.commit().await?;
+            // Checked through the newest order (drafts above are indexed when they
+            // become orders).
+            sqlx::query(
+                "insert into search_checked (id, through) select 1, coalesce(max(order_id), 0) from orders where true \
+                 on conflict (id) do update set through = excluded.through",
+            )
+            .execute(pool)
+            .await?;
             return Ok(done);
         };
         after = last;

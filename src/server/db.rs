@@ -43,7 +43,37 @@ pub async fn connect_watched(
         .connect_with(options)
         .await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
+    optimize(&pool, true).await?;
     Ok(pool)
+}
+
+/// Keeps SQLite's statistics current, so query plans do not depend on luck: at start
+/// (`first`: every table is considered, as SQLite advises for a new connection) and then
+/// periodically; each table's analysis reads a bounded sample (`analysis_limit`), so this
+/// stays in the milliseconds at a million orders.
+pub async fn optimize(pool: &SqlitePool, first: bool) -> Result<(), AppError> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("pragma analysis_limit = 1000")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(if first {
+        "pragma optimize = 0x10002"
+    } else {
+        "pragma optimize"
+    })
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Statistics afresh after a bulk load (generated orders, an import of many rows).
+pub async fn analyze(pool: &SqlitePool) -> Result<(), AppError> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("pragma analysis_limit = 1000")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("analyze").execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// A write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`), so two

@@ -339,6 +339,9 @@ fn spawn_housekeeping(state: AppState) {
             if let Err(e) = crate::auth::rate_limit::prune(&state.pool, now).await {
                 tracing::warn!(error = %e, "attempt cleanup failed");
             }
+            if let Err(e) = db::optimize(&state.pool, false).await {
+                tracing::warn!(error = %e, "pragma optimize failed");
+            }
         }
     });
 }

@@ -19,6 +19,7 @@ mod http_auth;
 mod http_orders;
 mod http_security;
 mod limits;
+mod list_plans;
 mod notifications;
 mod orders_db;
 mod payments;
