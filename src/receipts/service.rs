@@ -935,6 +935,25 @@ pub async fn links(conn: &mut SqliteConnection, order_id: i64) -> AppResult<Vec<
         .collect())
 }
 
+/// The difference a payment's or refund's receipt makes, if it is missing or failed.
+fn receipt_difference(
+    order_id: i64,
+    event: String,
+    missing: &str,
+    state: Option<String>,
+    failure: Option<String>,
+) -> Option<Difference> {
+    let text = match state.as_deref() {
+        None => format!("{event}: {missing}"),
+        Some("failed") => format!(
+            "{event}: чек не зарегистрирован ({})",
+            failure.unwrap_or_default()
+        ),
+        _ => return None,
+    };
+    Some(Difference { order_id, text })
+}
+
 /// Reconciliation: every succeeded card/СБП payment and succeeded refund booked in the
 /// entity's month has its receipt, not failed, and every done order's prepaid invoice has
 /// its «Полный расчет».
@@ -955,21 +974,8 @@ pub async fn differences(
     .fetch_all(&mut *conn)
     .await?;
     for (order_id, payment_id, amount, st, failure) in payments {
-        let amount = Money::from_kopecks(amount);
-        match st.as_deref() {
-            None => out.push(Difference {
-                order_id,
-                text: format!("Платёж {payment_id} на {amount}: нет чека"),
-            }),
-            Some("failed") => out.push(Difference {
-                order_id,
-                text: format!(
-                    "Платёж {payment_id} на {amount}: чек не зарегистрирован ({})",
-                    failure.unwrap_or_default()
-                ),
-            }),
-            _ => {}
-        }
+        let event = format!("Платёж {payment_id} на {}", Money::from_kopecks(amount));
+        out.extend(receipt_difference(order_id, event, "нет чека", st, failure));
     }
     let refunds: Vec<EventReceiptRow> = sqlx::query_as(
         "select f.order_id, f.refund_id, f.amount_kopecks, r.state, r.failure from refunds f \
@@ -982,21 +988,14 @@ pub async fn differences(
     .fetch_all(&mut *conn)
     .await?;
     for (order_id, refund_id, amount, st, failure) in refunds {
-        let amount = Money::from_kopecks(amount);
-        match st.as_deref() {
-            None => out.push(Difference {
-                order_id,
-                text: format!("Возврат {refund_id} на {amount}: нет чека «Возврат прихода»"),
-            }),
-            Some("failed") => out.push(Difference {
-                order_id,
-                text: format!(
-                    "Возврат {refund_id} на {amount}: чек не зарегистрирован ({})",
-                    failure.unwrap_or_default()
-                ),
-            }),
-            _ => {}
-        }
+        let event = format!("Возврат {refund_id} на {}", Money::from_kopecks(amount));
+        out.extend(receipt_difference(
+            order_id,
+            event,
+            "нет чека «Возврат прихода»",
+            st,
+            failure,
+        ));
     }
     // Done orders whose prepayment (booked this month) has no «Полный расчет», or a failed one.
     let offsets: Vec<(i64, i64, Option<String>, Option<String>)> = sqlx::query_as(
