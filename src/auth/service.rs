@@ -20,8 +20,23 @@ pub const CODE_TTL_SECS: i64 = 5 * 60;
 pub const CODE_MAX_ATTEMPTS: i64 = 5;
 pub const CODE_RESEND_SECS: i64 = 60;
 
+/// Password hashes computed at once, at most one per core: argon2id takes ~19 MB and a
+/// core for each, so a burst of sign-ins queues here instead of growing memory without
+/// bound (1,000 live streams' 200 sign-ins grew the heap by 2.4 GB: each blocking thread
+/// kept its own allocator arena) or starving the other requests of CPU.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    })
+}
+
 /// Hashes a password with argon2id on a blocking thread.
 pub async fn hash_password(password: String) -> AppResult<String> {
+    let _slot = hashing_slots()
+        .acquire()
+        .await
+        .map_err(AppError::internal)?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -35,6 +50,10 @@ pub async fn hash_password(password: String) -> AppResult<String> {
 
 /// Checks a password against a stored hash on a blocking thread.
 async fn verify_password(password: String, hash: String) -> AppResult<bool> {
+    let _slot = hashing_slots()
+        .acquire()
+        .await
+        .map_err(AppError::internal)?;
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash).map_err(AppError::internal)?;
         Ok(Argon2::default()

@@ -315,6 +315,30 @@ async fn export_writes_the_filtered_rows_to_a_real_xlsx() {
             .status,
         StatusCode::NOT_FOUND
     );
+    // The .xlsx is an archive already: it goes uncompressed to a browser that accepts br.
+    let req = Request::get(format!("/staff/exports/{id}"))
+        .header(http::header::COOKIE, &dispatcher)
+        .header(http::header::ACCEPT_ENCODING, "gzip, deflate, br, zstd")
+        .body(Body::empty())
+        .unwrap();
+    let reply = app.send(req).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers.get(http::header::CONTENT_ENCODING), None);
+    // …while a page still is compressed.
+    let req = Request::get("/staff/orders")
+        .header(http::header::COOKIE, &dispatcher)
+        .header(http::header::ACCEPT_ENCODING, "gzip, deflate, br, zstd")
+        .body(Body::empty())
+        .unwrap();
+    let reply = app.send(req).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply
+            .headers
+            .get(http::header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap()),
+        Some("br")
+    );
     let file = app
         .get_bytes(&format!("/staff/exports/{id}"), &dispatcher)
         .await;
