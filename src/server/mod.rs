@@ -20,7 +20,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use state::AppState;
 use std::sync::Arc;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
@@ -224,7 +224,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(security, security::guard))
         // Files that are archives already (.xlsx exports, .zip) go as they are: compressing
         // them again took a third of a 100,000-row export and saved nothing.
-        .layer(CompressionLayer::new().compress_when(
+        // The fastest level: SSR pages are made per request, and brotli's default (4)
+        // zeroed and filled large tables for each — a third of the page's CPU under load.
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest).compress_when(
             DefaultPredicate::new()
                 .and(NotForContentType::const_new("application/vnd.openxmlformats"))
                 .and(NotForContentType::const_new("application/zip")),
