@@ -530,20 +530,11 @@ impl TestApp {
     pub async fn provider_books(&self) -> ProviderBooks {
         match &self.fakes {
             Fakes::Sandbox => {
-                let (paid, fees): (i64, i64) = sqlx::query_as(
-                    "select coalesce(sum(amount_kopecks), 0), coalesce(sum(fee_kopecks), 0) \
-                     from sandbox_payments where status = 'succeeded'",
-                )
-                .fetch_one(self.pool())
-                .await
-                .expect("sandbox payments");
-                let refunded: i64 = sqlx::query_scalar(
-                    "select coalesce(sum(amount_kopecks), 0) from sandbox_refunds where status = 'succeeded'",
-                )
-                .fetch_one(self.pool())
-                .await
-                .expect("sandbox refunds");
-                (paid, Some(fees), refunded)
+                use suz::finance::simulate::Provider as _;
+                suz::finance::simulate::Sandbox
+                    .books(&self.state)
+                    .await
+                    .expect("sandbox books")
             }
             Fakes::Yookassa(shops) => {
                 let kopecks = |v: &serde_json::Value| {

@@ -68,6 +68,21 @@ async fn lines(
     .unwrap()
 }
 
+/// The receipt `row` is of `(kind, state, total)` and has exactly the `expected` lines.
+async fn assert_receipt(
+    app: &common::TestApp,
+    row: &Row,
+    (kind, state, total): (&str, &str, i64),
+    expected: Vec<(String, String, i64, i64, String, String)>,
+) {
+    assert_eq!(
+        (row.kind.as_str(), row.state.as_str(), row.total_kopecks),
+        (kind, state, total),
+        "{row:?}"
+    );
+    assert_eq!(lines(app, row.receipt_id).await, expected, "{row:?}");
+}
+
 fn line(
     name: &str,
     q: &str,
@@ -416,23 +431,20 @@ async fn a_partial_refund_gets_a_refund_receipt_with_exactly_the_refunded_lines(
     assert_eq!(state, "succeeded");
     let r = rows(&app, p.order_id).await;
     assert_eq!(r.len(), 2, "{r:?}");
-    assert_eq!(
-        (r[1].kind.as_str(), r[1].state.as_str(), r[1].total_kopecks),
+    assert_receipt(
+        &app,
+        &r[1],
         ("refund", "registered", 108_000),
-        "{:?}",
-        r[1]
-    );
-    assert_eq!(
-        lines(&app, r[1].receipt_id).await,
         vec![line(
             "Прочистка засора",
             "1",
             108_000,
             108_000,
             "none",
-            "full_prepayment"
-        )]
-    );
+            "full_prepayment",
+        )],
+    )
+    .await;
     // What the sandbox was sent with the refund is exactly that.
     let body: String = sqlx::query_scalar(
         "select body from sandbox_receipts where kind = 'refund' order by created_at, id limit 1",
@@ -466,23 +478,20 @@ async fn a_partial_refund_gets_a_refund_receipt_with_exactly_the_refunded_lines(
     .unwrap();
     settle(&app, now()).await;
     let r = rows(&app, p.order_id).await;
-    assert_eq!(
-        (r[2].kind.as_str(), r[2].state.as_str(), r[2].total_kopecks),
+    assert_receipt(
+        &app,
+        &r[2],
         ("refund", "registered", 50_000),
-        "{:?}",
-        r[2]
-    );
-    assert_eq!(
-        lines(&app, r[2].receipt_id).await,
         vec![line(
             "Выезд сантехника",
             "1",
             50_000,
             50_000,
             "none",
-            "full_prepayment"
-        )]
-    );
+            "full_prepayment",
+        )],
+    )
+    .await;
 
     // Done: the offset is what the refunds left — 2 × 1 080,00.
     set_status(&app, p.order_id, OrderStatus::Done)
@@ -490,23 +499,20 @@ async fn a_partial_refund_gets_a_refund_receipt_with_exactly_the_refunded_lines(
         .unwrap();
     settle(&app, now()).await;
     let r = rows(&app, p.order_id).await;
-    assert_eq!(
-        (r[3].kind.as_str(), r[3].state.as_str(), r[3].total_kopecks),
+    assert_receipt(
+        &app,
+        &r[3],
         ("offset", "registered", 216_000),
-        "{:?}",
-        r[3]
-    );
-    assert_eq!(
-        lines(&app, r[3].receipt_id).await,
         vec![line(
             "Прочистка засора",
             "2",
             108_000,
             216_000,
             "none",
-            "full_payment"
-        )]
-    );
+            "full_payment",
+        )],
+    )
+    .await;
     assert_eq!(
         receipt_differences(&app, p.order_id).await,
         Vec::<String>::new()
