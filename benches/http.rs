@@ -32,7 +32,8 @@
 //!
 //! Also: `SUZ_BENCH_RUNS` (requests per view and kind, default 200, each series also
 //! stopped after 3 s), `SUZ_BENCH_SECS` (seconds per throughput run, default 5),
-//! `SUZ_BENCH_STREAMS` (live streams, default 1,000). Loopback only; every loop is bounded.
+//! `SUZ_BENCH_STREAMS` (live streams, default 1,000), `SUZ_BENCH_PARTS` (a comma list of
+//! `export`, `views`, `throughput`, `live`; default all). Loopback only; every loop is bounded.
 
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
@@ -81,9 +82,15 @@ struct Settings {
     runs: usize,
     load_secs: u64,
     streams: usize,
+    /// `SUZ_BENCH_PARTS`: which parts run (default all).
+    parts: Vec<String>,
 }
 
 impl Settings {
+    fn runs(&self, part: &str) -> bool {
+        self.parts.is_empty() || self.parts.iter().any(|p| p == part)
+    }
+
     fn from_env() -> Settings {
         let num = |name: &str, default: u64| {
             std::env::var(name)
@@ -101,6 +108,12 @@ impl Settings {
             runs: num("SUZ_BENCH_RUNS", 200).max(1) as usize,
             load_secs: num("SUZ_BENCH_SECS", 5).max(1),
             streams: num("SUZ_BENCH_STREAMS", 1_000).max(1) as usize,
+            parts: std::env::var("SUZ_BENCH_PARTS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect(),
         }
     }
 }
@@ -146,19 +159,42 @@ async fn run() {
     let server = Server::start(&settings.db).await;
     let mem = server.memory();
     println!(
-        "\nstart-up: {:.2} s to /healthz (goal: does not grow with the orders); server RSS {} MB, peak {} MB",
+        "\nstart-up: {:.2} s to /healthz (goal: does not grow with the orders); server RSS {} MB, peak {} MB; pid {}",
         server.started_in.as_secs_f64(),
         mem.rss_kib / 1024,
-        mem.hwm_kib / 1024
+        mem.hwm_kib / 1024,
+        server.child.id()
     );
     let staff = server.sign_in(DISPATCHER, None).await;
     let contractor = server.sign_in(CONTRACTOR, None).await;
 
     // First on the fresh process, so its peak memory is the export's (or the start's).
-    export(&server, &staff, &pool, &facts).await;
+    if settings.runs("export") {
+        export(&server, &staff, &pool, &facts).await;
+    }
+    if settings.runs("views") {
+        list_views(&server, &staff, &contractor, &pool, &facts, &settings).await;
+    }
+    if settings.runs("throughput") {
+        throughput(&server, &staff, &facts, settings.load_secs).await;
+    }
+    if settings.runs("live") {
+        live_fanout(&server, &facts, settings.streams).await;
+    }
+    println!();
+    server.print_memory("at the end");
+}
 
-    floor(&server, &staff, settings.runs).await;
-    let views = views(&pool, &facts).await;
+async fn list_views(
+    server: &Server,
+    staff: &Client,
+    contractor: &Client,
+    pool: &SqlitePool,
+    facts: &Facts,
+    settings: &Settings,
+) {
+    floor(server, staff, settings.runs).await;
+    let views = views(pool, facts).await;
     println!(
         "\nlist views, one request at a time ({} per view and kind, at most {} s each); \
          goals: fn p99 ≤ {GOAL_FN_P99_MS} ms, page p99 ≤ {GOAL_PAGE_P99_MS} ms, fn/raw (p50) ≤ {GOAL_RATIO}×",
@@ -169,21 +205,16 @@ async fn run() {
     let mut missed = 0;
     for view in &views {
         let who = match view.scope {
-            ListScope::All => &staff,
-            ListScope::Mine => &contractor,
+            ListScope::All => staff,
+            ListScope::Mine => contractor,
         };
         let only = (view.scope == ListScope::Mine).then_some(facts.contractor_id);
-        let result = measure_view(&server, who, &pool, view, only, settings.runs).await;
+        let result = measure_view(server, who, pool, view, only, settings.runs).await;
         println!("{}", result.line());
         missed += usize::from(!result.missed().is_empty());
     }
     println!("{missed} of {} views miss a goal", views.len());
     server.print_memory("after the list views");
-
-    throughput(&server, &staff, &facts, settings.load_secs).await;
-    live_fanout(&server, &facts, settings.streams).await;
-    println!();
-    server.print_memory("at the end");
 }
 
 /// The smallest answers of the same server one at a time: what HTTP alone costs.

@@ -13,20 +13,44 @@ pub type StaffContext = StaffUser;
 
 #[component]
 pub fn StaffShell() -> impl IntoView {
-    let me = Resource::new(|| (), |_| whoami());
-    view! {
-        <Suspense fallback=Loading>
-            {move || Suspend::new(async move {
-                match me.await {
-                    Ok(Some(Viewer::Staff(staff))) => {
-                        provide_context::<StaffContext>(staff.clone());
-                        view! { <StaffLayout staff=staff/> }.into_any()
-                    }
-                    Ok(_) => view! { <LoadError error=AppError::Unauthorized/> }.into_any(),
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
-                }
-            })}
-        </Suspense>
+    // On the server the viewer is the request's session, known at once, and it travels to
+    // the browser with the page. Rendering the layout outside a `Suspense` matters: a
+    // `Suspense` walks its children's closures again and again, and every walk would build
+    // the page below anew — with its resources, queries and hydration data each time.
+    let known = SharedValue::new(|| {
+        #[cfg(feature = "ssr")]
+        {
+            Some(crate::auth::session::current_viewer())
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            None::<Result<Option<Viewer>, AppError>>
+        }
+    })
+    .into_inner();
+    match known {
+        Some(viewer) => staff_layout(viewer),
+        // Opened by navigating inside the browser (after signing in): ask the server.
+        None => {
+            let me = Resource::new(|| (), |_| whoami());
+            view! {
+                <Suspense fallback=Loading>
+                    {move || Suspend::new(async move { staff_layout(me.await) })}
+                </Suspense>
+            }
+            .into_any()
+        }
+    }
+}
+
+fn staff_layout(viewer: Result<Option<Viewer>, AppError>) -> AnyView {
+    match viewer {
+        Ok(Some(Viewer::Staff(staff))) => {
+            provide_context::<StaffContext>(staff.clone());
+            view! { <StaffLayout staff=staff/> }.into_any()
+        }
+        Ok(_) => view! { <LoadError error=AppError::Unauthorized/> }.into_any(),
+        Err(e) => view! { <LoadError error=e/> }.into_any(),
     }
 }
 
