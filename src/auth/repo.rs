@@ -137,35 +137,28 @@ pub async fn session_viewer(
     token_hash: &str,
     now: i64,
 ) -> AppResult<Option<Viewer>> {
-    let ids: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
-        "select staff_id, resident_id from sessions where token_hash = ? and expires_at > ?",
+    // A staff session in one statement (every staff page and call asks this first).
+    let staff: Option<StaffRow> = sqlx::query_as(&format!(
+        "{STAFF_SELECT} join sessions se on se.staff_id = s.staff_id \
+         where se.token_hash = ? and se.expires_at > ? and s.active = 1"
+    ))
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(row) = staff {
+        return Ok(Some(Viewer::Staff(row.into())));
+    }
+    let resident: Option<ResidentRow> = sqlx::query_as(
+        "select r.resident_id, r.full_name, r.phone, r.current_premises_id from sessions se \
+         join residents r on r.resident_id = se.resident_id \
+         where se.token_hash = ? and se.expires_at > ? and se.staff_id is null and r.blocked = 0",
     )
     .bind(token_hash)
     .bind(now)
     .fetch_optional(pool)
     .await?;
-    match ids {
-        Some((Some(staff_id), _)) => {
-            let row: Option<StaffRow> = sqlx::query_as(&format!(
-                "{STAFF_SELECT} where s.staff_id = ? and s.active = 1"
-            ))
-            .bind(staff_id)
-            .fetch_optional(pool)
-            .await?;
-            Ok(row.map(|r| Viewer::Staff(r.into())))
-        }
-        Some((None, Some(resident_id))) => {
-            let row: Option<ResidentRow> = sqlx::query_as(
-                "select resident_id, full_name, phone, current_premises_id from residents \
-                 where resident_id = ? and blocked = 0",
-            )
-            .bind(resident_id)
-            .fetch_optional(pool)
-            .await?;
-            Ok(row.map(|r| Viewer::Resident(r.into())))
-        }
-        _ => Ok(None),
-    }
+    Ok(resident.map(|r| Viewer::Resident(r.into())))
 }
 
 pub async fn delete_expired_sessions(pool: &SqlitePool, now: i64) -> AppResult<u64> {

@@ -364,6 +364,8 @@ struct InvoiceRow {
     refunded_kopecks: i64,
     created_at: i64,
     paid_at: Option<i64>,
+    /// A payment of it is under way (see [`payment_in_progress`]).
+    in_progress: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -385,13 +387,24 @@ pub async fn block(
 ) -> AppResult<InvoicesBlock> {
     let mut conn = pool.acquire().await?;
     let order = visible_order(&mut conn, staff, order_id).await?;
+    block_of(&mut conn, staff, &order).await
+}
+
+/// The block of an order the caller has found visible to this staff member.
+pub async fn block_of(
+    conn: &mut SqliteConnection,
+    staff: &StaffUser,
+    order: &crate::orders::service::OrderAccess,
+) -> AppResult<InvoicesBlock> {
+    let order_id = order.order_id;
     let can_edit = staff
         .permissions
         .can_edit_order(staff.staff_id, order.assignee_id)
         && !order.is_draft;
     let rows: Vec<InvoiceRow> = sqlx::query_as(
-        "select invoice_id, status, paid_method, total_kopecks, refunded_kopecks, created_at, paid_at \
-         from invoices where order_id = ? order by invoice_id",
+        "select i.invoice_id, i.status, i.paid_method, i.total_kopecks, i.refunded_kopecks, i.created_at, i.paid_at, \
+         exists (select 1 from payments p where p.invoice_id = i.invoice_id and p.status in ('new', 'pending')) as in_progress \
+         from invoices i where i.order_id = ? order by i.invoice_id",
     )
     .bind(order_id)
     .fetch_all(&mut *conn)
@@ -413,7 +426,7 @@ pub async fn block(
         let facts = InvoiceFacts {
             status,
             paid_method: r.paid_method.as_deref().and_then(PaidMethod::from_db),
-            payment_in_progress: payment_in_progress(&mut conn, r.invoice_id).await?,
+            payment_in_progress: r.in_progress,
         };
         let actions = InvoiceAction::ALL
             .into_iter()
@@ -432,7 +445,7 @@ pub async fn block(
             let card = status == InvoiceStatus::Paid
                 && facts.paid_method.is_some_and(PaidMethod::by_provider);
             let left = if card {
-                crate::refunds::service::invoice_refundable(&mut conn, r.invoice_id).await?
+                crate::refunds::service::invoice_refundable(&mut *conn, r.invoice_id).await?
             } else {
                 Money::ZERO
             };

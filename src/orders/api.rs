@@ -70,6 +70,37 @@ pub async fn order_filter_options() -> Result<FilterOptions, AppError> {
     Ok(options)
 }
 
+/// Everything one load of the order card page brings: the order, «Счет за услуги»,
+/// «Возврат» and «Чеки».
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardPageData {
+    pub card: OrderCard,
+    pub invoices: crate::invoices::api::InvoicesBlock,
+    pub refunds: crate::refunds::api::RefundsBlock,
+    pub receipts: crate::receipts::model::ReceiptsBlock,
+}
+
+/// The order card page in one request: one check of the order, one connection, the blocks
+/// read one after another on it (four requests and four checks before; each reload after
+/// a live event or a change made on the card is one request now).
+#[server(prefix = "/api", endpoint = "order_card_page")]
+pub async fn order_card_page(order_id: i64) -> Result<CardPageData, AppError> {
+    let staff = require_any_staff()?;
+    let pool = app_state()?.pool;
+    let mut conn = pool.acquire().await?;
+    let order = service::visible_order(&mut conn, &staff, order_id).await?;
+    // «Счет за услуги» and «Возврат» are for the orders section, as their own functions.
+    if !staff.permissions.allows(Action::ViewAssignedOrders) {
+        return Err(AppError::Forbidden);
+    }
+    Ok(CardPageData {
+        card: service::card_of(&mut conn, &staff, &order).await?,
+        invoices: crate::invoices::service::block_of(&mut conn, &staff, &order).await?,
+        refunds: crate::refunds::service::block_of(&mut conn, &staff, &order).await?,
+        receipts: crate::receipts::service::block_of(&mut conn, order_id).await?,
+    })
+}
+
 /// The order card.
 #[server(prefix = "/api", endpoint = "order_card")]
 pub async fn fetch_order_card(order_id: i64) -> Result<OrderCard, AppError> {

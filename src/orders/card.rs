@@ -1,7 +1,8 @@
 //! The order card: «Основное», «История», «Комментарии».
 
 use super::api::{
-    fetch_order_card, order_comments, order_history, AddOrderComment, ChangeOrderState, RevealPhone,
+    order_card_page, order_comments, order_history, AddOrderComment, CardPageData,
+    ChangeOrderState, RevealPhone,
 };
 use super::files::DeleteAttachment;
 use super::model::{Attachment, OrderCard};
@@ -30,13 +31,7 @@ enum Tab {
 }
 
 /// What one load of the card brings: the order, «Счет за услуги», «Возврат» and «Чеки».
-#[derive(Debug, Clone, PartialEq)]
-struct Loaded {
-    card: OrderCard,
-    invoices: InvoicesBlock,
-    refunds: RefundsBlock,
-    receipts: ReceiptsBlock,
-}
+type Loaded = CardPageData;
 
 /// The latest load as it arrives: `None` before the first, an error when one failed.
 type LoadState = Option<Result<Loaded, AppError>>;
@@ -55,29 +50,13 @@ where
 }
 
 /// The latest load, and its error if it failed. A reload keeps showing the previous data
-/// until all three have answered.
+/// until it has answered.
 fn latest_load(
-    card: Resource<Result<OrderCard, AppError>>,
-    invoices: Resource<Result<InvoicesBlock, AppError>>,
-    refunds: Resource<Result<RefundsBlock, AppError>>,
-    receipts: Resource<Result<ReceiptsBlock, AppError>>,
+    page: Resource<Result<Loaded, AppError>>,
 ) -> (Memo<LoadState>, Memo<Option<AppError>>) {
-    let loaded = Memo::new(move |prev: Option<&LoadState>| {
-        match (card.get(), invoices.get(), refunds.get(), receipts.get()) {
-            (Some(Ok(card)), Some(Ok(invoices)), Some(Ok(refunds)), Some(Ok(receipts))) => {
-                Some(Ok(Loaded {
-                    card,
-                    invoices,
-                    refunds,
-                    receipts,
-                }))
-            }
-            (Some(Err(e)), _, _, _)
-            | (_, Some(Err(e)), _, _)
-            | (_, _, Some(Err(e)), _)
-            | (_, _, _, Some(Err(e))) => Some(Err(e)),
-            _ => prev.cloned().flatten(),
-        }
+    let loaded = Memo::new(move |prev: Option<&LoadState>| match page.get() {
+        Some(load) => Some(load),
+        None => prev.cloned().flatten(),
     });
     let failed =
         Memo::new(move |_| loaded.with(|l| l.as_ref().and_then(|r| r.as_ref().err().cloned())));
@@ -112,20 +91,7 @@ pub fn OrderCardPage() -> impl IntoView {
 fn CardPage(order_id: i64) -> impl IntoView {
     // Bumped after every change so the card and its tabs reload.
     let changed = RwSignal::new(0u32);
-    let card = Resource::new(move || changed.get(), move |_| fetch_order_card(order_id));
-    // Loaded beside the card (not inside it): one level of resources hydrates cleanly.
-    let invoices = Resource::new(
-        move || changed.get(),
-        move |_| crate::invoices::api::order_invoices(order_id),
-    );
-    let refunds = Resource::new(
-        move || changed.get(),
-        move |_| crate::refunds::api::order_refunds(order_id),
-    );
-    let receipts = Resource::new(
-        move || changed.get(),
-        move |_| crate::receipts::api::order_receipts(order_id),
-    );
+    let page = Resource::new(move || changed.get(), move |_| order_card_page(order_id));
     let tab = RwSignal::new(Tab::Main);
     // Another user changed what the card shows: reload it and highlight it briefly.
     let stamp = StoredValue::new(None::<i64>);
@@ -162,13 +128,13 @@ fn CardPage(order_id: i64) -> impl IntoView {
                 // The first load only, awaited without subscribing to it: later loads reach
                 // the mounted card through `loaded` instead of rebuilding it.
                 ScopedFuture::new_untracked(async move {
-                    let _ = (card.await, invoices.await, refunds.await, receipts.await);
+                    let _ = page.await;
                 })
                 .await;
                 // Read inside the <Transition> (which shows its fallback only on the first
                 // load), not above it: a reload must not count as pending for the shell's
                 // <Suspense>, which would swap the whole page for «Загрузка…».
-                let (loaded, failed) = latest_load(card, invoices, refunds, receipts);
+                let (loaded, failed) = latest_load(page);
                 move || match failed.get() {
                     Some(e) => view! { <LoadError error=e/> }.into_any(),
                     None => view! { <CardView order_id=order_id loaded=loaded tab=tab changed=changed/> }.into_any(),

@@ -252,9 +252,10 @@ mod ssr {
 
     async fn count(pool: &SqlitePool, query: &ListQuery) -> AppResult<i64> {
         let ctx = repo::SearchContext::load(pool, query).await?;
+        let mut conn = crate::server::db::bulk_reader(pool).await?;
         Ok(repo::build_count_query(query, &ctx)
             .build_query_scalar()
-            .fetch_one(pool)
+            .fetch_one(&mut conn)
             .await?)
     }
 
@@ -361,9 +362,10 @@ mod ssr {
         let writer = tokio::task::spawn_blocking(move || write_pages(rx, &path, offset));
         let read = async {
             let ctx = repo::SearchContext::load(pool, &query).await?;
+            let mut conn = crate::server::db::bulk_reader(pool).await?;
             let mut fetched = 0i64;
             loop {
-                let (rows, next) = repo::export_page(pool, &query, &ctx).await?;
+                let (rows, next) = repo::export_page(&mut conn, &query, &ctx).await?;
                 fetched += rows.len() as i64;
                 if tx.send(rows).await.is_err() {
                     // The writer stopped: its error is reported below.

@@ -121,6 +121,16 @@ struct CardRow {
 pub async fn card(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppResult<OrderCard> {
     let mut conn = pool.acquire().await?;
     let a = visible_order(&mut conn, staff, order_id).await?;
+    card_of(&mut conn, staff, &a).await
+}
+
+/// The card of an order the caller has found visible to this staff member.
+pub async fn card_of(
+    conn: &mut SqliteConnection,
+    staff: &StaffUser,
+    a: &OrderAccess,
+) -> AppResult<OrderCard> {
+    let order_id = a.order_id;
     let row: CardRow = sqlx::query_as(
         "select o.order_id, o.version, o.status, s.name as service_name, le.name as provider_name, \
          r.full_name as client_name, r.phone, p.address, o.visit_at, o.answers, o.created_at, o.updated_at, \
@@ -133,8 +143,7 @@ pub async fn card(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppRes
     .bind(a.order_id)
     .fetch_one(&mut *conn)
     .await?;
-    let facts = facts(&mut conn, order_id).await?;
-    drop(conn);
+    let facts = facts(&mut *conn, order_id).await?;
     let answers: Vec<Answer> = serde_json::from_str(&row.answers).unwrap_or_default();
     Ok(OrderCard {
         order_id: row.order_id,
@@ -162,9 +171,9 @@ pub async fn card(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppRes
         can_edit: staff
             .permissions
             .can_edit_order(staff.staff_id, row.assignee_id),
-        assignees: repo::assignable_staff(pool).await?,
-        attachments: repo::attachments(pool, order_id).await?,
-        client_photos: repo::client_photos(pool, order_id).await?,
+        assignees: repo::assignable_staff(&mut *conn).await?,
+        attachments: repo::attachments(&mut *conn, order_id).await?,
+        client_photos: repo::client_photos(&mut *conn, order_id).await?,
         is_draft: row.is_draft,
     })
 }

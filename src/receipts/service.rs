@@ -906,8 +906,13 @@ pub async fn block(
 ) -> AppResult<ReceiptsBlock> {
     let mut conn = pool.acquire().await?;
     crate::orders::service::visible_order(&mut conn, staff, order_id).await?;
+    block_of(&mut conn, order_id).await
+}
+
+/// The block of an order the caller has found visible to the viewer.
+pub async fn block_of(conn: &mut SqliteConnection, order_id: i64) -> AppResult<ReceiptsBlock> {
     Ok(ReceiptsBlock {
-        receipts: views(&mut conn, order_id).await?,
+        receipts: views(conn, order_id).await?,
     })
 }
 

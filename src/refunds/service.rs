@@ -574,11 +574,21 @@ struct RefundRow {
 pub async fn block(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppResult<RefundsBlock> {
     let mut conn = pool.acquire().await?;
     let order = visible_order(&mut conn, staff, order_id).await?;
+    block_of(&mut conn, staff, &order).await
+}
+
+/// The block of an order the caller has found visible to this staff member.
+pub async fn block_of(
+    conn: &mut SqliteConnection,
+    staff: &StaffUser,
+    order: &crate::orders::service::OrderAccess,
+) -> AppResult<RefundsBlock> {
+    let order_id = order.order_id;
     let can_edit = staff
         .permissions
         .can_edit_order(staff.staff_id, order.assignee_id)
         && !order.is_draft;
-    let requests = requests_of(&mut conn, order_id).await?;
+    let requests = requests_of(&mut *conn, order_id).await?;
     let rows: Vec<RefundRow> = sqlx::query_as(
         "select r.refund_id, r.invoice_id, r.amount_kopecks, r.full, r.reason, r.state, r.failure, s.full_name, \
          r.created_at, r.provider_refund_id from refunds r join staff s on s.staff_id = r.staff_id \
@@ -646,7 +656,7 @@ pub async fn block(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppRe
         refunds,
         process_error,
         can_edit,
-        card_invoice_id: card_invoice(&mut conn, order_id).await?.map(|(id, _)| id),
+        card_invoice_id: card_invoice(&mut *conn, order_id).await?.map(|(id, _)| id),
     })
 }
 

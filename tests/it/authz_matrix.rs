@@ -404,6 +404,10 @@ fn server_fns() -> Vec<Row> {
         f("order_card", "UFFANADAA", |_, t, _| {
             Form(vec![("order_id", s(t.order))])
         }),
+        // The card page in one request: the card's check, then the orders section's.
+        f("order_card_page", "UFFANADAA", |_, t, _| {
+            Form(vec![("order_id", s(t.order))])
+        }),
         // «Чеки» of the card: the card's own check.
         f("order_receipts", "UFFANADAA", |_, t, _| {
             Form(vec![("order_id", s(t.order))])

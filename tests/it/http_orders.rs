@@ -352,3 +352,38 @@ async fn export_writes_the_filtered_rows_to_a_real_xlsx() {
     assert_eq!(numbers, expected);
     assert!(rows[1..].iter().all(|r| r[1] == "В работе"));
 }
+
+/// A staff page is built once on the server: each of its loads runs once and its data
+/// travels to the browser once. (The shell's `Suspense` walked its children again and
+/// again and built the page below it three times: three list queries, and the rows three
+/// times in the hydration data.) The card loads all its blocks in one request.
+#[tokio::test]
+async fn a_staff_page_sends_each_load_once() {
+    let app = common::spawn().await;
+    let cookie = app.staff_cookie("dispatcher@demo.ru").await;
+    let list = app.get("/staff/orders", Some(&cookie)).await;
+    assert_eq!(list.status, StatusCode::OK);
+    // Resolved loads are JSON inside a script's string: quotes come escaped.
+    assert_eq!(
+        list.body.matches(r#"\"rows\":["#).count(),
+        1,
+        "{}",
+        list.body
+    );
+    assert_eq!(list.body.matches(r#"\"services\":["#).count(), 1);
+    let order_id: i64 = sqlx::query_scalar("select min(order_id) from orders where is_draft = 0")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    let card = app
+        .get(&format!("/staff/orders/{order_id}"), Some(&cookie))
+        .await;
+    assert_eq!(card.status, StatusCode::OK);
+    assert!(
+        card.body.contains(&format!("Заказ № {order_id}")),
+        "{}",
+        card.body
+    );
+    assert_eq!(card.body.matches(r#"\"invoices\":["#).count(), 1);
+    assert_eq!(card.body.matches(r#"\"receipts\":["#).count(), 1);
+}
