@@ -245,6 +245,15 @@ pub fn month_token(ts: i64) -> i64 {
     ((t.year - 2020) * 12 + i64::from(t.month) - 1).max(0)
 }
 
+/// Days since 2020-01-01 (UTC) of a moment, from 0: the `_d` token of migration 0022.
+pub fn day_token(ts: i64) -> i64 {
+    (ts - 1_577_836_800).div_euclid(86_400).max(0)
+}
+
+/// A created-date range of at most this many days is narrowed by its day tokens; a wider
+/// one by its months.
+const DAY_TOKENS_MAX: i64 = 62;
+
 /// A created-date range of more months than this is not narrowed by month tokens (it
 /// holds most orders anyway; the row check finds a page quickly).
 const MONTH_TOKENS_MAX: i64 = 24;
@@ -311,24 +320,36 @@ fn fts_match(q: &ListQuery, ctx: &SearchContext) -> Option<String> {
     if f.has_refund {
         token("_r".into());
     }
-    if let Some(months) = range_months(q, ctx) {
-        let alternatives: Vec<String> = months.map(|m| format!("\"_m{m}\"")).collect();
+    if let Some(alternatives) = range_tokens(q, ctx) {
         parts.push(format!("({})", alternatives.join(" OR ")));
     }
     (!parts.is_empty()).then(|| parts.join(" AND "))
 }
 
-/// The month tokens a created-date range spans (`None`: no range, or too wide to help).
-fn range_months(q: &ListQuery, ctx: &SearchContext) -> Option<std::ops::RangeInclusive<i64>> {
+/// The tokens a created-date range spans, as alternatives (`None`: no range, or too wide
+/// to help): its days up to two months (a range crossing a month's end wastes no walk
+/// through the rest of that month), its months up to two years.
+fn range_tokens(q: &ListQuery, ctx: &SearchContext) -> Option<Vec<String>> {
     let (from, to) = date_bounds(q);
     if from.is_none() && to.is_none() {
         return None;
     }
+    let last = to.map(|t| t - 1).or(ctx.newest_created)?;
+    // An empty range (the end before the start) keeps one day or month: the row check
+    // empties it.
+    let first_day = from.map_or(0, day_token);
+    let last_day = day_token(last).max(first_day);
+    if last_day - first_day < DAY_TOKENS_MAX {
+        return Some(
+            (first_day..=last_day)
+                .map(|d| format!("\"_d{d}\""))
+                .collect(),
+        );
+    }
     let first = from.map_or(0, month_token);
-    let last = to.map(|t| t - 1).or(ctx.newest_created).map(month_token)?;
-    // An empty range (the end before the start) keeps one month: the row check empties it.
-    let last = last.max(first);
-    (last - first < MONTH_TOKENS_MAX).then_some(first..=last)
+    let last = month_token(last).max(first);
+    (last - first < MONTH_TOKENS_MAX)
+        .then(|| (first..=last).map(|m| format!("\"_m{m}\"")).collect())
 }
 
 /// How many orders the filter matches (for export progress).

@@ -702,10 +702,10 @@ async fn orders_missing_from_the_index_are_indexed_at_start() {
     }
 }
 
-/// The month token the indexes hold (SQL, from the order's creation time) is the one the
-/// list asks for (Rust), before 2020, at month ends and across local midnight.
+/// The month and day tokens the indexes hold (SQL, from the order's creation time) are
+/// the ones the list asks for (Rust), before 2020, at month ends and across local midnight.
 #[tokio::test]
-async fn month_tokens_agree_between_the_index_and_the_query() {
+async fn month_and_day_tokens_agree_between_the_index_and_the_query() {
     let app = common::spawn().await;
     let pool = app.pool();
     let order: i64 = sqlx::query_scalar("select order_id from order_search limit 1")
@@ -736,10 +736,20 @@ async fn month_tokens_agree_between_the_index_and_the_query() {
                 .await
                 .unwrap();
         assert!(
-            doc.ends_with(&format!(" _m{}", repo::month_token(ts))),
+            doc.ends_with(&format!(
+                " _m{} _d{}",
+                repo::month_token(ts),
+                repo::day_token(ts)
+            )),
             "{ts}: {doc}"
         );
     }
+    assert_eq!(repo::day_token(-86_400 * 400), 0);
+    assert_eq!(repo::day_token(1_577_836_799), 0);
+    assert_eq!(repo::day_token(1_577_836_800), 0);
+    assert_eq!(repo::day_token(1_577_836_800 + 86_399), 0);
+    assert_eq!(repo::day_token(1_577_836_800 + 86_400), 1);
+    assert_eq!(repo::day_token(1_580_515_200), 31);
     assert_eq!(repo::month_token(1_577_836_799), 0);
     assert_eq!(repo::month_token(1_580_515_200), 1);
     assert_eq!(repo::month_token(1_769_893_200), 72);
