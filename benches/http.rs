@@ -118,15 +118,8 @@ impl Settings {
     }
 }
 
-fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run());
-}
-
-async fn run() {
+#[tokio::main]
+async fn main() {
     let settings = Settings::from_env();
     let pool = prepare_database(&settings).await;
     let facts = Facts::load(&pool).await;

@@ -44,15 +44,8 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run());
-}
-
-async fn run() {
+#[tokio::main]
+async fn main() {
     tracing_subscriber::fmt().with_env_filter("warn").init();
     let path = std::env::var("SUZ_BENCH_DB").unwrap_or_else(|_| "target/bench/orders.db".into());
     let want: u64 = std::env::var("SUZ_BENCH_ORDERS")
