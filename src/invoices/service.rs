@@ -10,7 +10,7 @@ use crate::auth::model::StaffUser;
 use crate::error::{AppError, AppResult};
 use crate::money::Money;
 use crate::orders::service::{editable_order, tell_resident, touch_for_resident, visible_order};
-use crate::server::db::write_tx;
+use crate::server::db::{stored_json, write_tx};
 use rust_decimal::Decimal;
 use sqlx::{SqliteConnection, SqlitePool};
 use std::str::FromStr;
@@ -355,7 +355,7 @@ pub async fn create_prepaid(
     Ok(Some(invoice_id))
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(serde::Deserialize)]
 struct InvoiceRow {
     invoice_id: i64,
     status: String,
@@ -364,13 +364,14 @@ struct InvoiceRow {
     refunded_kopecks: i64,
     created_at: i64,
     paid_at: Option<i64>,
-    /// A payment of it is under way (see [`payment_in_progress`]).
-    in_progress: bool,
+    /// 1 while a payment of it is under way (see [`payment_in_progress`]).
+    in_progress: i64,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(serde::Deserialize)]
 struct LineRow {
     invoice_id: i64,
+    line_id: i64,
     name: String,
     unit: String,
     unit_price_kopecks: i64,
@@ -378,6 +379,30 @@ struct LineRow {
     discount_kind: String,
     discount_value: String,
     amount_kopecks: i64,
+    /// What refunds that did not fail took back of the line.
+    refunded_kopecks: i64,
+}
+
+impl LineRow {
+    fn refundable(&self) -> crate::refunds::rules::RefundableLine {
+        crate::refunds::rules::RefundableLine {
+            line_id: self.line_id,
+            name: self.name.clone(),
+            unit: self.unit.clone(),
+            quantity: Decimal::from_str(&self.quantity).unwrap_or(Decimal::ONE),
+            unit_price: Money::from_kopecks(self.unit_price_kopecks),
+            amount: Money::from_kopecks(self.amount_kopecks),
+            refunded: Money::from_kopecks(self.refunded_kopecks),
+        }
+    }
+}
+
+/// The block's one row: the order's provider and its invoices and their lines as JSON.
+#[derive(sqlx::FromRow)]
+struct BlockRow {
+    provider: String,
+    invoices: String,
+    lines: String,
 }
 
 pub async fn block(
@@ -401,22 +426,31 @@ pub async fn block_of(
         .permissions
         .can_edit_order(staff.staff_id, order.assignee_id)
         && !order.is_draft;
-    let rows: Vec<InvoiceRow> = sqlx::query_as(
-        "select i.invoice_id, i.status, i.paid_method, i.total_kopecks, i.refunded_kopecks, i.created_at, i.paid_at, \
-         exists (select 1 from payments p where p.invoice_id = i.invoice_id and p.status in ('new', 'pending')) as in_progress \
-         from invoices i where i.order_id = ? order by i.invoice_id",
-    )
+    // One statement for the block (each is a round trip to the connection's thread).
+    let block: BlockRow = sqlx::query_as(concat!(
+        "select le.name as provider, \
+         (select json_group_array(json_object('invoice_id', i.invoice_id, 'status', i.status, \
+            'paid_method', i.paid_method, 'total_kopecks', i.total_kopecks, \
+            'refunded_kopecks', i.refunded_kopecks, 'created_at', i.created_at, 'paid_at', i.paid_at, \
+            'in_progress', exists (select 1 from payments p where p.invoice_id = i.invoice_id \
+                                   and p.status in ('new', 'pending'))) order by i.invoice_id) \
+            from invoices i where i.order_id = o.order_id) as invoices, \
+         (select json_group_array(json_object('invoice_id', l.invoice_id, 'line_id', l.line_id, \
+            'name', l.name, 'unit', l.unit, 'unit_price_kopecks', l.unit_price_kopecks, \
+            'quantity', l.quantity, 'discount_kind', l.discount_kind, \
+            'discount_value', l.discount_value, 'amount_kopecks', l.amount_kopecks, \
+            'refunded_kopecks', ",
+        crate::refunds::service::line_refunded!("l"),
+        ") order by l.line_id) \
+            from invoice_lines l join invoices i on i.invoice_id = l.invoice_id \
+            where i.order_id = o.order_id) as lines \
+         from orders o join legal_entities le on le.legal_entity_id = o.legal_entity_id where o.order_id = ?"
+    ))
     .bind(order_id)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    let lines: Vec<LineRow> = sqlx::query_as(
-        "select l.invoice_id, l.name, l.unit, l.unit_price_kopecks, l.quantity, l.discount_kind, l.discount_value, \
-         l.amount_kopecks from invoice_lines l join invoices i on i.invoice_id = l.invoice_id \
-         where i.order_id = ? order by l.line_id",
-    )
-    .bind(order_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows: Vec<InvoiceRow> = stored_json(&block.invoices)?;
+    let lines: Vec<LineRow> = stored_json(&block.lines)?;
     let order_status = crate::orders::repo::status(&order.status)?;
     let mut invoices = Vec::with_capacity(rows.len());
     let mut statuses = Vec::with_capacity(rows.len());
@@ -426,7 +460,7 @@ pub async fn block_of(
         let facts = InvoiceFacts {
             status,
             paid_method: r.paid_method.as_deref().and_then(PaidMethod::from_db),
-            payment_in_progress: r.in_progress,
+            payment_in_progress: r.in_progress != 0,
         };
         let actions = InvoiceAction::ALL
             .into_iter()
@@ -445,7 +479,13 @@ pub async fn block_of(
             let card = status == InvoiceStatus::Paid
                 && facts.paid_method.is_some_and(PaidMethod::by_provider);
             let left = if card {
-                crate::refunds::service::invoice_refundable(&mut *conn, r.invoice_id).await?
+                crate::refunds::rules::refundable(
+                    &lines
+                        .iter()
+                        .filter(|l| l.invoice_id == r.invoice_id)
+                        .map(LineRow::refundable)
+                        .collect::<Vec<_>>(),
+                )
             } else {
                 Money::ZERO
             };
@@ -480,16 +520,10 @@ pub async fn block_of(
     } else {
         new_invoice_error(order_status, &statuses).map(str::to_owned)
     };
-    let provider: String = sqlx::query_scalar(
-        "select le.name from orders o join legal_entities le on le.legal_entity_id = o.legal_entity_id where o.order_id = ?",
-    )
-    .bind(order_id)
-    .fetch_one(&mut *conn)
-    .await?;
     Ok(InvoicesBlock {
         invoices,
         new_invoice_error,
         can_edit,
-        provider,
+        provider: block.provider,
     })
 }

@@ -2,7 +2,7 @@
 //! history, comments and attachments.
 
 use super::filter::{Cursor, OrderFilter, PaymentFilter, SortKey};
-use super::model::{Attachment, Comment, FilterOptions, HistoryEntry, OrderRow, RefundMark};
+use super::model::{Comment, FilterOptions, HistoryEntry, OrderRow, RefundMark};
 use super::status::OrderStatus;
 use crate::error::{AppError, AppResult};
 use crate::money::Money;
@@ -733,18 +733,6 @@ pub async fn filter_options(
     Ok(options)
 }
 
-/// Active staff whose role opens the orders section.
-pub async fn assignable_staff<'e>(
-    db: impl sqlx::SqliteExecutor<'e>,
-) -> AppResult<Vec<(i64, String)>> {
-    Ok(sqlx::query_as(
-        "select s.staff_id, s.full_name from staff s join roles r on r.role_id = s.role_id \
-         where s.active = 1 and r.orders_scope <> 'none' order by s.full_name",
-    )
-    .fetch_all(db)
-    .await?)
-}
-
 /// at, staff, resident, kind, from status, to status, new assignee, comment
 type HistoryTuple = (
     i64,
@@ -816,42 +804,5 @@ pub async fn comments(pool: &SqlitePool, order_id: i64) -> AppResult<Vec<Comment
             body,
             created_at,
         })
-        .collect())
-}
-
-pub async fn attachments<'e>(
-    db: impl sqlx::SqliteExecutor<'e>,
-    order_id: i64,
-) -> AppResult<Vec<Attachment>> {
-    Ok(sqlx::query_as(
-        "select a.attachment_id, a.file_name, a.content_type, a.size_bytes, s.full_name as uploaded_by, \
-         s.staff_id as uploaded_by_id, a.created_at \
-         from attachments a join staff s on s.staff_id = a.staff_id \
-         where a.order_id = ? and a.deleted_at is null order by a.attachment_id",
-    )
-    .bind(order_id)
-    .fetch_all(db)
-    .await?)
-}
-
-/// Photos the resident attached to the order form.
-pub async fn client_photos<'e>(
-    db: impl sqlx::SqliteExecutor<'e>,
-    order_id: i64,
-) -> AppResult<Vec<crate::requests::api::RequestPhoto>> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "select upload_id, file_name from uploads where order_id = ? order by upload_id",
-    )
-    .bind(order_id)
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(upload_id, file_name)| crate::requests::api::RequestPhoto {
-                upload_id,
-                file_name,
-            },
-        )
         .collect())
 }

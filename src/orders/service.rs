@@ -9,7 +9,7 @@ use crate::auth::model::StaffUser;
 use crate::catalog::form::Answer;
 use crate::error::{AppError, AppResult};
 use crate::money::Money;
-use crate::server::db::write_tx;
+use crate::server::db::{stored_json, write_tx};
 use sqlx::{SqliteConnection, SqlitePool};
 
 /// What every permission decision about one order needs.
@@ -70,29 +70,53 @@ pub async fn editable_order(
     Ok(a)
 }
 
+/// The columns of [`OrderFacts`] for the order `o` joined with its service `s`: one
+/// definition for the facts alone and for the card, which reads them in its own row.
+macro_rules! facts_columns {
+    () => {
+        "(select count(*) from invoices where order_id = o.order_id and status <> 'cancelled') as invoices, \
+         (select count(*) from invoices where order_id = o.order_id and status in ('draft', 'active')) as unpaid, \
+         (select count(*) from attachments where order_id = o.order_id and deleted_at is null) as attachments_count, \
+         s.require_attachment, \
+         (select coalesce(sum(total_kopecks), 0) from invoices where order_id = o.order_id and status = 'paid' \
+            and paid_method in ('card', 'sbp')) \
+           - (select coalesce(sum(amount_kopecks), 0) from refunds where order_id = o.order_id and state <> 'failed') \
+           as card_money_kept"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct FactsRow {
+    invoices: i64,
+    unpaid: i64,
+    attachments_count: i64,
+    require_attachment: bool,
+    card_money_kept: i64,
+}
+
+impl From<FactsRow> for OrderFacts {
+    fn from(r: FactsRow) -> Self {
+        OrderFacts {
+            invoices: r.invoices as u32,
+            unpaid_invoices: r.unpaid as u32,
+            attachments: r.attachments_count as u32,
+            require_attachment: r.require_attachment,
+            card_money_kept: r.card_money_kept,
+        }
+    }
+}
+
 /// Invoices and attachments as the status rules see them.
 pub async fn facts(conn: &mut SqliteConnection, order_id: i64) -> AppResult<OrderFacts> {
-    let (invoices, unpaid, attachments, require_attachment, card_money_kept): (i64, i64, i64, bool, i64) = sqlx::query_as(
-        "select \
-           (select count(*) from invoices where order_id = o.order_id and status <> 'cancelled'), \
-           (select count(*) from invoices where order_id = o.order_id and status in ('draft', 'active')), \
-           (select count(*) from attachments where order_id = o.order_id and deleted_at is null), \
-           s.require_attachment, \
-           (select coalesce(sum(total_kopecks), 0) from invoices where order_id = o.order_id and status = 'paid' \
-              and paid_method in ('card', 'sbp')) \
-             - (select coalesce(sum(amount_kopecks), 0) from refunds where order_id = o.order_id and state <> 'failed') \
-         from orders o join services s on s.service_id = o.service_id where o.order_id = ?",
-    )
+    let row: FactsRow = sqlx::query_as(concat!(
+        "select ",
+        facts_columns!(),
+        " from orders o join services s on s.service_id = o.service_id where o.order_id = ?"
+    ))
     .bind(order_id)
     .fetch_one(conn)
     .await?;
-    Ok(OrderFacts {
-        invoices: invoices as u32,
-        unpaid_invoices: unpaid as u32,
-        attachments: attachments as u32,
-        require_attachment,
-        card_money_kept,
-    })
+    Ok(row.into())
 }
 
 #[derive(sqlx::FromRow)]
@@ -116,6 +140,12 @@ struct CardRow {
     total_kopecks: i64,
     costs_kopecks: i64,
     is_draft: bool,
+    #[sqlx(flatten)]
+    facts: FactsRow,
+    /// JSON arrays: the employees who can be assigned, the files, the resident's photos.
+    assignees: String,
+    attachments: String,
+    photos: String,
 }
 
 pub async fn card(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppResult<OrderCard> {
@@ -130,20 +160,31 @@ pub async fn card_of(
     staff: &StaffUser,
     a: &OrderAccess,
 ) -> AppResult<OrderCard> {
-    let order_id = a.order_id;
-    let row: CardRow = sqlx::query_as(
+    // One statement for the whole card: each statement is a round trip to the
+    // connection's thread, which costs more than the reading itself.
+    let row: CardRow = sqlx::query_as(concat!(
         "select o.order_id, o.version, o.status, s.name as service_name, le.name as provider_name, \
          r.full_name as client_name, r.phone, p.address, o.visit_at, o.answers, o.created_at, o.updated_at, \
-         o.assignee_id, a.full_name as assignee_name, o.rating, o.rating_comment, o.total_kopecks, o.costs_kopecks, o.is_draft \
+         o.assignee_id, a.full_name as assignee_name, o.rating, o.rating_comment, o.total_kopecks, o.costs_kopecks, o.is_draft, ",
+        facts_columns!(),
+        ", (select json_group_array(json_array(st.staff_id, st.full_name) order by st.full_name) \
+            from staff st join roles ro on ro.role_id = st.role_id \
+            where st.active = 1 and ro.orders_scope <> 'none') as assignees, \
+         (select json_group_array(json_object('attachment_id', f.attachment_id, 'file_name', f.file_name, \
+            'content_type', f.content_type, 'size_bytes', f.size_bytes, 'uploaded_by', fs.full_name, \
+            'uploaded_by_id', fs.staff_id, 'created_at', f.created_at) order by f.attachment_id) \
+            from attachments f join staff fs on fs.staff_id = f.staff_id \
+            where f.order_id = o.order_id and f.deleted_at is null) as attachments, \
+         (select json_group_array(json_object('upload_id', u.upload_id, 'file_name', u.file_name) order by u.upload_id) \
+            from uploads u where u.order_id = o.order_id) as photos \
          from orders o join services s on s.service_id = o.service_id \
          join legal_entities le on le.legal_entity_id = s.legal_entity_id \
          join residents r on r.resident_id = o.resident_id join premises p on p.premises_id = o.premises_id \
-         left join staff a on a.staff_id = o.assignee_id where o.order_id = ?",
-    )
+         left join staff a on a.staff_id = o.assignee_id where o.order_id = ?"
+    ))
     .bind(a.order_id)
     .fetch_one(&mut *conn)
     .await?;
-    let facts = facts(&mut *conn, order_id).await?;
     let answers: Vec<Answer> = serde_json::from_str(&row.answers).unwrap_or_default();
     Ok(OrderCard {
         order_id: row.order_id,
@@ -167,13 +208,13 @@ pub async fn card_of(
         finance: staff
             .permissions
             .allows(crate::auth::permissions::Action::Finance),
-        facts,
+        facts: row.facts.into(),
         can_edit: staff
             .permissions
             .can_edit_order(staff.staff_id, row.assignee_id),
-        assignees: repo::assignable_staff(&mut *conn).await?,
-        attachments: repo::attachments(&mut *conn, order_id).await?,
-        client_photos: repo::client_photos(&mut *conn, order_id).await?,
+        assignees: stored_json(&row.assignees)?,
+        attachments: stored_json(&row.attachments)?,
+        client_photos: stored_json(&row.photos)?,
         is_draft: row.is_draft,
     })
 }

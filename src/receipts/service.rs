@@ -28,7 +28,7 @@ use crate::payments::gateway::{
     CreateReceipt, GatewayError, PaymentMode, PaymentSubject, ProviderReceipt, Receipt,
     ReceiptKind, ReceiptLine, ReceiptStatus, Taxation,
 };
-use crate::server::db::write_tx;
+use crate::server::db::{stored_json, write_tx};
 use crate::server::state::AppState;
 use rust_decimal::Decimal;
 use sqlx::{SqliteConnection, SqlitePool};
@@ -848,54 +848,56 @@ struct ViewRow {
     url: Option<String>,
     registered_at: Option<i64>,
     created_at: i64,
+    /// Its lines: a JSON array of (name, unit, quantity, price, amount, VAT code).
+    lines: String,
 }
 
+type LineTuple = (String, String, String, i64, i64, String);
+
 async fn views(conn: &mut SqliteConnection, order_id: i64) -> AppResult<Vec<ReceiptView>> {
+    // One statement, the lines in their receipt's row (each statement is a round trip to
+    // the connection's thread).
     let rows: Vec<ViewRow> = sqlx::query_as(
-        "select receipt_id, invoice_id, refund_id, kind, state, failure, total_kopecks, attempts, fn_number, \
-         fiscal_document, fiscal_sign, url, registered_at, created_at from receipts where order_id = ? order by receipt_id",
+        "select r.receipt_id, r.invoice_id, r.refund_id, r.kind, r.state, r.failure, r.total_kopecks, r.attempts, \
+         r.fn_number, r.fiscal_document, r.fiscal_sign, r.url, r.registered_at, r.created_at, \
+         (select json_group_array(json_array(l.name, l.unit, l.quantity, l.price_kopecks, l.amount_kopecks, \
+            l.vat_code) order by l.position) from receipt_lines l where l.receipt_id = r.receipt_id) as lines \
+         from receipts r where r.order_id = ? order by r.receipt_id",
     )
     .bind(order_id)
     .fetch_all(&mut *conn)
     .await?;
-    let lines: Vec<(i64, String, String, String, i64, i64, String)> = sqlx::query_as(
-        "select l.receipt_id, l.name, l.unit, l.quantity, l.price_kopecks, l.amount_kopecks, l.vat_code \
-         from receipt_lines l join receipts r on r.receipt_id = l.receipt_id where r.order_id = ? \
-         order by l.receipt_id, l.position",
-    )
-    .bind(order_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ReceiptView {
-            receipt_id: r.receipt_id,
-            invoice_id: r.invoice_id,
-            refund_id: r.refund_id,
-            kind: Kind::from_db(&r.kind),
-            state: State::from_db(&r.state),
-            failure: r.failure,
-            total: Money::from_kopecks(r.total_kopecks),
-            attempts: r.attempts,
-            fn_number: r.fn_number,
-            fiscal_document: r.fiscal_document,
-            fiscal_sign: r.fiscal_sign,
-            url: r.url,
-            registered_at: r.registered_at,
-            created_at: r.created_at,
-            lines: lines
-                .iter()
-                .filter(|l| l.0 == r.receipt_id)
-                .map(|l| LineView {
-                    name: l.1.clone(),
-                    quantity: format!("{} {}", format_quantity(decimal(&l.3)), l.2),
-                    price: Money::from_kopecks(l.4),
-                    amount: Money::from_kopecks(l.5),
-                    vat_code: l.6.clone(),
-                })
-                .collect(),
+    rows.into_iter()
+        .map(|r| {
+            let lines: Vec<LineTuple> = stored_json(&r.lines)?;
+            Ok(ReceiptView {
+                receipt_id: r.receipt_id,
+                invoice_id: r.invoice_id,
+                refund_id: r.refund_id,
+                kind: Kind::from_db(&r.kind),
+                state: State::from_db(&r.state),
+                failure: r.failure,
+                total: Money::from_kopecks(r.total_kopecks),
+                attempts: r.attempts,
+                fn_number: r.fn_number,
+                fiscal_document: r.fiscal_document,
+                fiscal_sign: r.fiscal_sign,
+                url: r.url,
+                registered_at: r.registered_at,
+                created_at: r.created_at,
+                lines: lines
+                    .into_iter()
+                    .map(|(name, unit, quantity, price, amount, vat_code)| LineView {
+                        name,
+                        quantity: format!("{} {}", format_quantity(decimal(&quantity)), unit),
+                        price: Money::from_kopecks(price),
+                        amount: Money::from_kopecks(amount),
+                        vat_code,
+                    })
+                    .collect(),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// «Чеки» of an order, for staff who can see the order.

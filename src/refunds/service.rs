@@ -15,7 +15,7 @@ use crate::money::Money;
 use crate::orders::service::{editable_order, enqueue, tell_resident, visible_order};
 use crate::orders::status::OrderStatus;
 use crate::payments::gateway::{CreateRefund, GatewayError, ProviderRefund, RefundStatus};
-use crate::server::db::write_tx;
+use crate::server::db::{stored_json, write_tx};
 use crate::server::state::AppState;
 use rust_decimal::Decimal;
 use sqlx::{SqliteConnection, SqlitePool};
@@ -26,14 +26,75 @@ pub const RESEND_AFTER_SECONDS: i64 = 20;
 /// A processing refund this long is asked about.
 pub const POLL_AFTER_SECONDS: i64 = 60;
 
+/// What refunds that did not fail took back of the invoice line `$l` (an SQL alias), in
+/// kopecks: one definition for every query that needs it.
+macro_rules! line_refunded {
+    ($l:literal) => {
+        concat!(
+            "coalesce((select sum(rl.amount_kopecks) from refund_lines rl join refunds r on r.refund_id = rl.refund_id \
+             where rl.line_id = ", $l, ".line_id and r.state <> 'failed'), 0)"
+        )
+    };
+}
+pub(crate) use line_refunded;
+
+/// The JSON object fields of a [`RefundableRow`] for the invoice line `$l`.
+macro_rules! refundable_line_fields {
+    ($l:literal) => {
+        concat!(
+            "'line_id', ",
+            $l,
+            ".line_id, 'name', ",
+            $l,
+            ".name, 'unit', ",
+            $l,
+            ".unit, \
+             'quantity', ",
+            $l,
+            ".quantity, 'unit_price_kopecks', ",
+            $l,
+            ".unit_price_kopecks, \
+             'amount_kopecks', ",
+            $l,
+            ".amount_kopecks, 'refunded_kopecks', ",
+            crate::refunds::service::line_refunded!($l)
+        )
+    };
+}
+
+/// An invoice line as read in a JSON object built with [`refundable_line_fields`].
+#[derive(serde::Deserialize)]
+pub(crate) struct RefundableRow {
+    pub line_id: i64,
+    pub name: String,
+    pub unit: String,
+    pub quantity: String,
+    pub unit_price_kopecks: i64,
+    pub amount_kopecks: i64,
+    pub refunded_kopecks: i64,
+}
+
+impl RefundableRow {
+    pub fn line(&self) -> RefundableLine {
+        RefundableLine {
+            line_id: self.line_id,
+            name: self.name.clone(),
+            unit: self.unit.clone(),
+            quantity: Decimal::from_str(&self.quantity).unwrap_or(Decimal::ONE),
+            unit_price: Money::from_kopecks(self.unit_price_kopecks),
+            amount: Money::from_kopecks(self.amount_kopecks),
+            refunded: Money::from_kopecks(self.refunded_kopecks),
+        }
+    }
+}
+
 /// Lines of a paid invoice with what is already refunded (failed refunds excluded).
 async fn lines_of(conn: &mut SqliteConnection, invoice_id: i64) -> AppResult<Vec<RefundableLine>> {
-    let rows: Vec<(i64, String, String, String, i64, i64, i64)> = sqlx::query_as(
-        "select l.line_id, l.name, l.unit, l.quantity, l.unit_price_kopecks, l.amount_kopecks, \
-         coalesce((select sum(rl.amount_kopecks) from refund_lines rl join refunds r on r.refund_id = rl.refund_id \
-                   where rl.line_id = l.line_id and r.state <> 'failed'), 0) \
-         from invoice_lines l where l.invoice_id = ? order by l.line_id",
-    )
+    let rows: Vec<(i64, String, String, String, i64, i64, i64)> = sqlx::query_as(concat!(
+        "select l.line_id, l.name, l.unit, l.quantity, l.unit_price_kopecks, l.amount_kopecks, ",
+        line_refunded!("l"),
+        " from invoice_lines l where l.invoice_id = ? order by l.line_id"
+    ))
     .bind(invoice_id)
     .fetch_all(conn)
     .await?;
@@ -53,11 +114,6 @@ async fn lines_of(conn: &mut SqliteConnection, invoice_id: i64) -> AppResult<Vec
         .collect())
 }
 
-/// What is left to refund of an invoice.
-pub async fn invoice_refundable(conn: &mut SqliteConnection, invoice_id: i64) -> AppResult<Money> {
-    Ok(rules::refundable(&lines_of(conn, invoice_id).await?))
-}
-
 /// The succeeded card payment of an invoice paid in the app: (payment id, provider id).
 async fn card_payment(
     conn: &mut SqliteConnection,
@@ -73,25 +129,19 @@ async fn card_payment(
     .await?)
 }
 
-/// The invoice of an order that was paid by card and still has money to return.
-async fn card_invoice(
-    conn: &mut SqliteConnection,
-    order_id: i64,
-) -> AppResult<Option<(i64, Money)>> {
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "select invoice_id from invoices where order_id = ? and status = 'paid' and paid_method in ('card', 'sbp') order by invoice_id",
-    )
-    .bind(order_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut best = None;
-    for id in ids {
-        let left = rules::refundable(&lines_of(conn, id).await?);
-        if !left.is_zero() && best.is_none() {
-            best = Some((id, left));
-        }
-    }
-    Ok(best)
+/// The first invoice paid by card that still has money to return, of an order's card-paid
+/// lines (in invoice order).
+fn card_invoice(lines: &[CardLineRow]) -> Option<i64> {
+    let mut ids: Vec<i64> = lines.iter().map(|l| l.invoice_id).collect();
+    ids.dedup();
+    ids.into_iter().find(|&id| {
+        let of_invoice: Vec<RefundableLine> = lines
+            .iter()
+            .filter(|l| l.invoice_id == id)
+            .map(|l| l.line.line())
+            .collect();
+        !rules::refundable(&of_invoice).is_zero()
+    })
 }
 
 /// Everything the resident could still get back on an order.
@@ -533,42 +583,96 @@ pub async fn recover(state: &AppState, now: i64) -> AppResult<usize> {
     Ok(unsent.len() + open.len())
 }
 
-async fn requests_of(conn: &mut SqliteConnection, order_id: i64) -> AppResult<Vec<RequestInfo>> {
-    let rows: Vec<(i64, bool, i64, String, String, String, i64)> = sqlx::query_as(
-        "select request_id, full, amount_kopecks, reason, state, reject_reason, created_at from refund_requests \
-         where order_id = ? order by request_id",
-    )
-    .bind(order_id)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(request_id, full, amount, reason, state, reject_reason, created_at)| RequestInfo {
-                request_id,
-                full,
-                amount: Money::from_kopecks(amount),
-                reason,
-                state: RequestState::from_db(&state),
-                reject_reason,
-                created_at,
-            },
-        )
-        .collect())
+/// The refund requests of the order `o` as a JSON array of [`RequestRow`].
+macro_rules! requests_json {
+    () => {
+        "(select json_group_array(json_object('request_id', q.request_id, 'full', q.full, \
+            'amount_kopecks', q.amount_kopecks, 'reason', q.reason, 'state', q.state, \
+            'reject_reason', q.reject_reason, 'created_at', q.created_at) order by q.request_id) \
+          from refund_requests q where q.order_id = o.order_id)"
+    };
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(serde::Deserialize)]
+struct RequestRow {
+    request_id: i64,
+    full: i64,
+    amount_kopecks: i64,
+    reason: String,
+    state: String,
+    reject_reason: String,
+    created_at: i64,
+}
+
+impl From<RequestRow> for RequestInfo {
+    fn from(r: RequestRow) -> Self {
+        RequestInfo {
+            request_id: r.request_id,
+            full: r.full != 0,
+            amount: Money::from_kopecks(r.amount_kopecks),
+            reason: r.reason,
+            state: RequestState::from_db(&r.state),
+            reject_reason: r.reject_reason,
+            created_at: r.created_at,
+        }
+    }
+}
+
+fn requests_from(json: &str) -> AppResult<Vec<RequestInfo>> {
+    let rows: Vec<RequestRow> = stored_json(json)?;
+    Ok(rows.into_iter().map(RequestInfo::from).collect())
+}
+
+async fn requests_of(conn: &mut SqliteConnection, order_id: i64) -> AppResult<Vec<RequestInfo>> {
+    let json: Option<String> = sqlx::query_scalar(concat!(
+        "select ",
+        requests_json!(),
+        " from orders o where o.order_id = ?"
+    ))
+    .bind(order_id)
+    .fetch_optional(conn)
+    .await?;
+    json.map_or(Ok(Vec::new()), |j| requests_from(&j))
+}
+
+#[derive(serde::Deserialize)]
 struct RefundRow {
     refund_id: i64,
     invoice_id: i64,
     amount_kopecks: i64,
-    full: bool,
+    full: i64,
     reason: String,
     state: String,
     failure: Option<String>,
     full_name: String,
     created_at: i64,
     provider_refund_id: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct RefundLineRow {
+    refund_id: i64,
+    name: String,
+    quantity: String,
+    unit_price_kopecks: i64,
+    amount_kopecks: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct CardLineRow {
+    invoice_id: i64,
+    #[serde(flatten)]
+    line: RefundableRow,
+}
+
+/// The block's one row: requests, refunds, their lines and the lines of the invoices paid
+/// by card, each a JSON array.
+#[derive(sqlx::FromRow)]
+struct BlockRow {
+    requests: String,
+    refunds: String,
+    lines: String,
+    card_lines: String,
 }
 
 pub async fn block(pool: &SqlitePool, staff: &StaffUser, order_id: i64) -> AppResult<RefundsBlock> {
@@ -588,23 +692,35 @@ pub async fn block_of(
         .permissions
         .can_edit_order(staff.staff_id, order.assignee_id)
         && !order.is_draft;
-    let requests = requests_of(&mut *conn, order_id).await?;
-    let rows: Vec<RefundRow> = sqlx::query_as(
-        "select r.refund_id, r.invoice_id, r.amount_kopecks, r.full, r.reason, r.state, r.failure, s.full_name, \
-         r.created_at, r.provider_refund_id from refunds r join staff s on s.staff_id = r.staff_id \
-         where r.order_id = ? order by r.refund_id",
-    )
+    // One statement for the block (each is a round trip to the connection's thread).
+    let block: BlockRow = sqlx::query_as(concat!(
+        "select ",
+        requests_json!(),
+        " as requests, \
+         (select json_group_array(json_object('refund_id', r.refund_id, 'invoice_id', r.invoice_id, \
+            'amount_kopecks', r.amount_kopecks, 'full', r.full, 'reason', r.reason, 'state', r.state, \
+            'failure', r.failure, 'full_name', s.full_name, 'created_at', r.created_at, \
+            'provider_refund_id', r.provider_refund_id) order by r.refund_id) \
+            from refunds r join staff s on s.staff_id = r.staff_id where r.order_id = o.order_id) as refunds, \
+         (select json_group_array(json_object('refund_id', rl.refund_id, 'name', l.name, \
+            'quantity', rl.quantity, 'unit_price_kopecks', rl.unit_price_kopecks, \
+            'amount_kopecks', rl.amount_kopecks) order by l.line_id) \
+            from refund_lines rl join invoice_lines l on l.line_id = rl.line_id \
+            join refunds r on r.refund_id = rl.refund_id where r.order_id = o.order_id) as lines, \
+         (select json_group_array(json_object('invoice_id', i.invoice_id, ",
+        refundable_line_fields!("l"),
+        ") order by i.invoice_id, l.line_id) \
+            from invoices i join invoice_lines l on l.invoice_id = i.invoice_id \
+            where i.order_id = o.order_id and i.status = 'paid' and i.paid_method in ('card', 'sbp')) as card_lines \
+         from orders o where o.order_id = ?"
+    ))
     .bind(order_id)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    let lines: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
-        "select rl.refund_id, l.name, rl.quantity, rl.unit_price_kopecks, rl.amount_kopecks from refund_lines rl \
-         join invoice_lines l on l.line_id = rl.line_id join refunds r on r.refund_id = rl.refund_id \
-         where r.order_id = ? order by l.line_id",
-    )
-    .bind(order_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let requests = requests_from(&block.requests)?;
+    let rows: Vec<RefundRow> = stored_json(&block.refunds)?;
+    let lines: Vec<RefundLineRow> = stored_json(&block.lines)?;
+    let card_lines: Vec<CardLineRow> = stored_json(&block.card_lines)?;
     let refunds = rows
         .into_iter()
         .map(
@@ -623,7 +739,7 @@ pub async fn block_of(
                 refund_id,
                 invoice_id,
                 amount: Money::from_kopecks(amount),
-                full,
+                full: full != 0,
                 reason,
                 state: RefundState::from_db(&state),
                 failure,
@@ -632,12 +748,12 @@ pub async fn block_of(
                 provider_refund_id,
                 lines: lines
                     .iter()
-                    .filter(|l| l.0 == refund_id)
+                    .filter(|l| l.refund_id == refund_id)
                     .map(|l| RefundLineView {
-                        name: l.1.clone(),
-                        quantity: l.2.replace('.', ","),
-                        unit_price: Money::from_kopecks(l.3),
-                        amount: Money::from_kopecks(l.4),
+                        name: l.name.clone(),
+                        quantity: l.quantity.replace('.', ","),
+                        unit_price: Money::from_kopecks(l.unit_price_kopecks),
+                        amount: Money::from_kopecks(l.amount_kopecks),
                     })
                     .collect(),
             },
@@ -656,7 +772,7 @@ pub async fn block_of(
         refunds,
         process_error,
         can_edit,
-        card_invoice_id: card_invoice(&mut *conn, order_id).await?.map(|(id, _)| id),
+        card_invoice_id: card_invoice(&card_lines),
     })
 }
 

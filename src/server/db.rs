@@ -102,3 +102,9 @@ pub async fn write_tx(
 ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, AppError> {
     Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }
+
+/// A JSON value the database built (`json_group_array`, `json_object`) or keeps, read
+/// into its type. A value that does not fit is an error, never a silent default.
+pub fn stored_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, AppError> {
+    serde_json::from_str(text).map_err(|e| AppError::internal(format!("stored JSON: {e}")))
+}
