@@ -371,30 +371,10 @@ struct InvoiceRow {
 #[derive(serde::Deserialize)]
 struct LineRow {
     invoice_id: i64,
-    line_id: i64,
-    name: String,
-    unit: String,
-    unit_price_kopecks: i64,
-    quantity: String,
     discount_kind: String,
     discount_value: String,
-    amount_kopecks: i64,
-    /// What refunds that did not fail took back of the line.
-    refunded_kopecks: i64,
-}
-
-impl LineRow {
-    fn refundable(&self) -> crate::refunds::rules::RefundableLine {
-        crate::refunds::rules::RefundableLine {
-            line_id: self.line_id,
-            name: self.name.clone(),
-            unit: self.unit.clone(),
-            quantity: Decimal::from_str(&self.quantity).unwrap_or(Decimal::ONE),
-            unit_price: Money::from_kopecks(self.unit_price_kopecks),
-            amount: Money::from_kopecks(self.amount_kopecks),
-            refunded: Money::from_kopecks(self.refunded_kopecks),
-        }
-    }
+    #[serde(flatten)]
+    line: crate::refunds::service::RefundableRow,
 }
 
 /// The block's one row: the order's provider and its invoices and their lines as JSON.
@@ -435,13 +415,10 @@ pub async fn block_of(
             'in_progress', exists (select 1 from payments p where p.invoice_id = i.invoice_id \
                                    and p.status in ('new', 'pending'))) order by i.invoice_id) \
             from invoices i where i.order_id = o.order_id) as invoices, \
-         (select json_group_array(json_object('invoice_id', l.invoice_id, 'line_id', l.line_id, \
-            'name', l.name, 'unit', l.unit, 'unit_price_kopecks', l.unit_price_kopecks, \
-            'quantity', l.quantity, 'discount_kind', l.discount_kind, \
-            'discount_value', l.discount_value, 'amount_kopecks', l.amount_kopecks, \
-            'refunded_kopecks', ",
-        crate::refunds::service::line_refunded!("l"),
-        ") order by l.line_id) \
+         (select json_group_array(json_object('invoice_id', l.invoice_id, \
+            'discount_kind', l.discount_kind, 'discount_value', l.discount_value, ",
+        crate::refunds::service::refundable_line_fields!("l"),
+") order by l.line_id) \
             from invoice_lines l join invoices i on i.invoice_id = l.invoice_id \
             where i.order_id = o.order_id) as lines \
          from orders o join legal_entities le on le.legal_entity_id = o.legal_entity_id where o.order_id = ?"
@@ -483,7 +460,7 @@ pub async fn block_of(
                     &lines
                         .iter()
                         .filter(|l| l.invoice_id == r.invoice_id)
-                        .map(LineRow::refundable)
+                        .map(|l| l.line.line())
                         .collect::<Vec<_>>(),
                 )
             } else {
@@ -504,12 +481,12 @@ pub async fn block_of(
                 .iter()
                 .filter(|l| l.invoice_id == r.invoice_id)
                 .map(|l| LineView {
-                    name: l.name.clone(),
-                    unit: l.unit.clone(),
-                    unit_price: Money::from_kopecks(l.unit_price_kopecks),
-                    quantity: Decimal::from_str(&l.quantity).unwrap_or(Decimal::ONE),
+                    name: l.line.name.clone(),
+                    unit: l.line.unit.clone(),
+                    unit_price: Money::from_kopecks(l.line.unit_price_kopecks),
+                    quantity: Decimal::from_str(&l.line.quantity).unwrap_or(Decimal::ONE),
                     discount: Discount::from_db(&l.discount_kind, &l.discount_value),
-                    amount: Money::from_kopecks(l.amount_kopecks),
+                    amount: Money::from_kopecks(l.line.amount_kopecks),
                 })
                 .collect(),
             actions,

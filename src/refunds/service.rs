@@ -62,6 +62,8 @@ macro_rules! refundable_line_fields {
     };
 }
 
+pub(crate) use refundable_line_fields;
+
 /// An invoice line as read in a JSON object built with [`refundable_line_fields`].
 #[derive(serde::Deserialize)]
 pub(crate) struct RefundableRow {
